@@ -1,0 +1,90 @@
+"""Validate an upload: read → normalize → cell rules → cross-sheet rules → one report (SPEC §2)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from loaders.normalize import normalize_sheet
+from loaders.read import Limits, RawUpload, read_upload
+from schemas.cells import SheetCells, check_cells
+from schemas.columns import PERSONAS, SHEETS, UNIDADES
+from schemas.dates import load_date
+from schemas.report import Issue, Report
+from schemas.rules import check_rules
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class ValidatedUpload:
+    """The report of an upload and, for each sheet read, its normalized frame."""
+
+    report: Report
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return self.report.valid
+
+
+def validate_upload(
+    paths: Sequence[Path],
+    *,
+    limits: Limits | None = None,
+    on_date: date | None = None,
+    progress: Progress | None = None,
+) -> ValidatedUpload:
+    """Every problem of the upload at once; never raises for bad input."""
+    notify = progress or (lambda _stage: None)
+    notify("reading")
+    upload = read_upload(paths, limits)
+    report = Report(issues=list(upload.issues))
+    if any(i.code in ("unreadable_file", "file_too_large") for i in upload.issues) and not (
+        upload.sheets
+    ):
+        return ValidatedUpload(report)
+    _report_missing_sheets(upload, report)
+    notify("validating")
+    cells: dict[str, SheetCells] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    for name, sheet in upload.sheets.items():
+        report.counts[name] = len(sheet.frame)
+        values = normalize_sheet(name, sheet.frame)
+        cells[name] = SheetCells(name, sheet.frame, values, sheet.headers)
+        frames[name] = values
+    with load_date(on_date) if on_date else _no_context():
+        for sheet_cells in cells.values():
+            report.extend(check_cells(sheet_cells))
+    report.extend(check_rules(cells.get(UNIDADES), cells.get(PERSONAS)))
+    log.info(
+        "validated %s: %s rows, %d errors",
+        ", ".join(p.name for p in paths),
+        report.counts,
+        len(report.errors),
+    )
+    return ValidatedUpload(report, frames)
+
+
+def _report_missing_sheets(upload: RawUpload, report: Report) -> None:
+    if any(i.code in ("unreadable_file", "file_too_large") for i in upload.issues):
+        return  # the sheet is not missing, its file could not be read
+    found = ", ".join(upload.found_sheets) or "—"
+    for name in SHEETS:
+        if name not in upload.sheets:
+            report.add(Issue(code="missing_sheet", params={"sheet": name, "found": found}))
+
+
+class _no_context:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,96 @@
+"""One typed settings object, read from ``ORGLOAD_*`` environment variables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orgload.errors import ConfigurationError
+
+DEFAULT_TIMEZONE = "America/Santiago"
+
+
+class Settings(BaseSettings):
+    """Everything orgload can be configured with. Bad values fail fast at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="ORGLOAD_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".orgload",
+        description="Working folder: inbox/, outbox/, archive/, spool/ and the default SQLite file.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is a SQLite file orgload.db under ORGLOAD_HOME.",
+    )
+    now: datetime | None = Field(
+        default=None,
+        description="ISO-8601 instant with UTC offset used as 'now' (tests, replays).",
+    )
+    lang: Literal["es", "en"] = Field(default="es", description="Default language of messages.")
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE, description="Default client timezone (IANA name)."
+    )
+    max_file_mb: float = Field(
+        default=50, gt=0, le=10_000, description="Largest accepted upload, in MB."
+    )
+    max_rows: int = Field(
+        default=1_000_000, ge=1, le=50_000_000, description="Most data rows per sheet."
+    )
+    max_xlsx_ratio: float = Field(
+        default=20,
+        gt=1,
+        le=1_000,
+        description="An xlsx/zip whose uncompressed content exceeds this many times its size is refused.",
+    )
+    max_uncompressed_mb: float = Field(
+        default=1024,
+        gt=0,
+        le=100_000,
+        description="An xlsx/zip whose uncompressed content exceeds this is refused, in MB.",
+    )
+
+    @field_validator("now")
+    @classmethod
+    def _now_has_offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("ORGLOAD_NOW needs a UTC offset, e.g. 2026-11-25T10:00:00-03:00")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1_000_000)
+
+    @property
+    def max_uncompressed_bytes(self) -> int:
+        return int(self.max_uncompressed_mb * 1_000_000)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'orgload.db'}"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment, turning bad values into one clear error."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ORGLOAD_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from exc
