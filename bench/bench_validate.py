@@ -44,6 +44,8 @@ GENERATOR = REPO_ROOT / "sample_data" / "generate.py"
 BENCH_SEED = 20261101
 BAD_FRACTION = 0.01
 CLIENT_ID = "bench"
+TINY_PEOPLE = 30
+TINY_UNITS = 5
 
 MIN_BASELINE_RATIO = 5.0
 MAX_BAD_OVER_VALID = 1.5
@@ -145,6 +147,27 @@ class Context:
     env: dict[str, str]
     repeat: int
     timeout: float
+    bomb_mb: int
+
+
+@dataclass
+class Inputs:
+    """The workbooks of a run, all in the cache."""
+
+    valid: Path
+    bad: Path
+    big: Path | None
+    tiny: Path
+    bomb: Path
+
+
+@dataclass
+class References:
+    """Start-up costs the other timings are read against."""
+
+    interpreter: Measurement
+    cli: Measurement
+    tiny_validate: Measurement
 
 
 @dataclass
@@ -314,11 +337,19 @@ def parse_report(run: Run) -> dict[str, Any] | None:
     return report if isinstance(report, dict) else None
 
 
+def last_message(stderr: bytes) -> str:
+    """Return the last line of a child's stderr that says something (rich box lines skipped)."""
+    for line in reversed(stderr.decode(errors="replace").splitlines()):
+        text = line.strip(" │╭╮╰╯─\t")
+        if any(ch.isalnum() for ch in text):
+            return text[:200]
+    return "no message"
+
+
 def describe_report(run: Run, report: dict[str, Any] | None) -> str:
     """Summarize a validate run for the notes: validity, counts, error codes, or the failure."""
     if report is None:
-        tail = run.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        return f"no JSON report (exit {run.exit_code}): {tail[0][:200]}"
+        return f"no JSON report (exit {run.exit_code}): {last_message(run.stderr)}"
     errors = report.get("errors") or []
     codes = sorted({str(error.get("code")) for error in errors if isinstance(error, dict)})
     return (
@@ -356,8 +387,9 @@ def prepare_client(ctx: Context) -> list[str]:
     ):
         run = run_child(command, ctx.env, ctx.timeout)
         if run.exit_code != 0:
-            message = run.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
-            notes.append(f"`{' '.join(command[1:])}` exit {run.exit_code}: {message[0][:160]}")
+            notes.append(
+                f"`{' '.join(command[1:])}` exit {run.exit_code}: {last_message(run.stderr)}"
+            )
     return notes
 
 
@@ -376,17 +408,22 @@ def run_validate(
     return measurement, Check(f"{label}: report", None, "as generated", ok, detail)
 
 
-def run_bomb(path: Path, ctx: Context, startup: Measurement) -> tuple[Measurement, list[Check]]:
-    """Measure ``orgload validate`` on the zip bomb: refused as file_too_large, fast, small."""
+def run_bomb(path: Path, ctx: Context, references: References) -> tuple[Measurement, list[Check]]:
+    """Measure ``orgload validate`` on the zip bomb: refused as file_too_large, fast, small.
+
+    The time target is on what comes after the bare interpreter start; the time beyond a
+    tiny-file validate (same imports, no data) is noted to tell import cost from bomb cost.
+    """
     command = [str(ctx.orgload), "validate", "--client", CLIENT_ID, str(path), "--json"]
-    workbook = f"{path.name} ({describe_size(path)})"
+    workbook = f"{path.name} ({describe_size(path)}, sheet1.xml inflates to {ctx.bomb_mb} MB)"
     measurement, runs = measure("orgload validate, zip bomb", workbook, command, ctx, ctx.repeat)
     report = parse_report(runs[-1])
     measurement.notes.append(describe_report(runs[-1], report))
-    extra = measurement.median_seconds - startup.median_seconds
+    beyond_interpreter = measurement.median_seconds - references.interpreter.median_seconds
+    beyond_validate = measurement.median_seconds - references.tiny_validate.median_seconds
     measurement.notes.append(
-        f"{extra:.2f} s beyond CLI start-up"
-        f" (`orgload --help`, median {startup.median_seconds:.2f} s)"
+        f"total {measurement.median_seconds:.2f} s = {beyond_interpreter:.2f} s beyond the bare"
+        f" interpreter start, {beyond_validate:.2f} s beyond validating a tiny file"
     )
     errors = (report or {}).get("errors") or []
     codes = sorted({str(e.get("code")) for e in errors if isinstance(e, dict)})
@@ -394,10 +431,10 @@ def run_bomb(path: Path, ctx: Context, startup: Measurement) -> tuple[Measuremen
     return measurement, [
         Check("zip bomb: refused", None, "file_too_large", refused, f"error codes {codes}"),
         Check(
-            "zip bomb: time beyond CLI start-up",
-            extra,
-            f"< {MAX_BOMB_EXTRA_SECONDS:g} s",
-            extra < MAX_BOMB_EXTRA_SECONDS,
+            "zip bomb: s beyond interpreter start",
+            beyond_interpreter,
+            f"< {MAX_BOMB_EXTRA_SECONDS:g}",
+            beyond_interpreter < MAX_BOMB_EXTRA_SECONDS,
         ),
         Check(
             "zip bomb: peak RSS MB",
@@ -461,19 +498,6 @@ def build_env() -> dict[str, str]:
     return env
 
 
-def check_cli(ctx: Context) -> tuple[Measurement | None, str]:
-    """Time ``orgload --help`` (the CLI start-up); None with the reason when it does not run."""
-    if not ctx.orgload.exists():
-        return None, f"{ctx.orgload} does not exist"
-    measurement, runs = measure(
-        "orgload --help (start-up)", "-", [str(ctx.orgload), "--help"], ctx, ctx.repeat
-    )
-    if runs[-1].exit_code != 0:
-        tail = runs[-1].stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
-        return None, f"`orgload --help` exit {runs[-1].exit_code}: {tail[0][:200]}"
-    return measurement, "runs"
-
-
 def describe_machine() -> dict[str, Any]:
     """Return what the figures depend on: CPU, Python, platform, date."""
     return {
@@ -525,67 +549,108 @@ def render_markdown(
     return "\n".join(lines)
 
 
+def measure_references(
+    ctx: Context, python: Path, tiny: Path
+) -> tuple[References | None, list[Check]]:
+    """Measure the start-up costs: bare interpreter, ``orgload --help``, a tiny-file validate.
+
+    Returns None for the references when the CLI does not run, with a failed check saying why.
+    """
+    interpreter, _ = measure(
+        "python -c pass (interpreter start)", "-", [str(python), "-c", "pass"], ctx, ctx.repeat
+    )
+    if not ctx.orgload.exists():
+        return None, [Check("orgload CLI runs", None, "exit 0", False, f"no {ctx.orgload}")]
+    cli, runs = measure(
+        "orgload --help (CLI start-up)", "-", [str(ctx.orgload), "--help"], ctx, ctx.repeat
+    )
+    if runs[-1].exit_code != 0:
+        reason = f"exit {runs[-1].exit_code}: {last_message(runs[-1].stderr)}"
+        return None, [Check("orgload CLI runs", None, "exit 0", False, reason)]
+    cli.notes += prepare_client(ctx)
+    tiny_validate, tiny_check = run_validate(
+        "orgload validate, tiny file (start-up)",
+        describe_workbook(tiny, TINY_PEOPLE, TINY_UNITS, "valid"),
+        tiny,
+        ctx,
+        n_people=TINY_PEOPLE,
+        n_units=TINY_UNITS,
+        n_bad=0,
+    )
+    return References(interpreter, cli, tiny_validate), [tiny_check]
+
+
+def prepare_inputs(args: argparse.Namespace) -> Inputs:
+    """Generate (or find in the cache) every workbook the run needs."""
+    return Inputs(
+        valid=ensure_workbook(args.people, args.units, spoiled=False),
+        bad=ensure_workbook(args.people, args.units, spoiled=True),
+        big=ensure_workbook(args.big, args.units, spoiled=False) if args.big else None,
+        tiny=ensure_workbook(TINY_PEOPLE, TINY_UNITS, spoiled=False),
+        bomb=ensure_bomb(args.bomb_mb),
+    )
+
+
+def run_main_workbooks(
+    args: argparse.Namespace, ctx: Context, inputs: Inputs, baseline: Measurement
+) -> tuple[list[Measurement], list[Check]]:
+    """Validate the valid and the 1 %-bad workbook, and the big one when asked."""
+    n_bad = count_bad_rows(args.people)
+    valid, valid_check = run_validate(
+        "orgload validate, valid",
+        baseline.workbook,
+        inputs.valid,
+        ctx,
+        n_people=args.people,
+        n_units=args.units,
+        n_bad=0,
+    )
+    bad, bad_check = run_validate(
+        "orgload validate, 1% bad",
+        describe_workbook(inputs.bad, args.people, args.units, f"{n_bad:,} bad rows"),
+        inputs.bad,
+        ctx,
+        n_people=args.people,
+        n_units=args.units,
+        n_bad=n_bad,
+    )
+    measurements = [valid, bad]
+    checks = [valid_check, bad_check, *compare_runs(baseline, valid, bad)]
+    if inputs.big is not None:
+        big, big_check = run_validate(
+            "orgload validate, big",
+            describe_workbook(inputs.big, args.big, args.units, "valid"),
+            inputs.big,
+            ctx,
+            n_people=args.big,
+            n_units=args.units,
+            n_bad=0,
+        )
+        measurements.append(big)
+        checks.append(big_check)
+    return measurements, checks
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the markdown tables, write the JSON; 1 when a target is missed."""
     args = parse_args(argv)
-    ctx = Context(args.orgload, build_env(), args.repeat, args.timeout)
-    valid_path = ensure_workbook(args.people, args.units, spoiled=False)
-    bad_path = ensure_workbook(args.people, args.units, spoiled=True)
-    n_bad = count_bad_rows(args.people)
-    big_path = ensure_workbook(args.big, args.units, spoiled=False) if args.big else None
-    bomb_path = ensure_bomb(args.bomb_mb)
-    valid_label = describe_workbook(valid_path, args.people, args.units, "valid")
+    ctx = Context(args.orgload, build_env(), args.repeat, args.timeout, args.bomb_mb)
+    inputs = prepare_inputs(args)
     baseline, _ = measure(
         "naive pandas.read_excel (openpyxl)",
-        valid_label,
-        [str(args.python), "-c", BASELINE_CODE, str(valid_path)],
+        describe_workbook(inputs.valid, args.people, args.units, "valid"),
+        [str(args.python), "-c", BASELINE_CODE, str(inputs.valid)],
         ctx,
         1,
     )
     measurements = [baseline]
-    startup, cli_status = check_cli(ctx)
-    checks: list[Check] = [
-        Check("orgload CLI available", None, "runs", startup is not None, cli_status)
-    ]
-    if startup is not None:
-        for note in prepare_client(ctx):
-            startup.notes.append(note)
-        measurements.append(startup)
-        valid, valid_check = run_validate(
-            "orgload validate, valid",
-            valid_label,
-            valid_path,
-            ctx,
-            n_people=args.people,
-            n_units=args.units,
-            n_bad=0,
-        )
-        bad, bad_check = run_validate(
-            "orgload validate, 1% bad",
-            describe_workbook(bad_path, args.people, args.units, f"{n_bad:,} bad rows"),
-            bad_path,
-            ctx,
-            n_people=args.people,
-            n_units=args.units,
-            n_bad=n_bad,
-        )
-        measurements += [valid, bad]
-        checks += [valid_check, bad_check, *compare_runs(baseline, valid, bad)]
-        if big_path is not None:
-            big, big_check = run_validate(
-                "orgload validate, big",
-                describe_workbook(big_path, args.big, args.units, "valid"),
-                big_path,
-                ctx,
-                n_people=args.big,
-                n_units=args.units,
-                n_bad=0,
-            )
-            measurements.append(big)
-            checks.append(big_check)
-        bomb, bomb_checks = run_bomb(bomb_path, ctx, startup)
-        measurements.append(bomb)
-        checks += bomb_checks
+    references, checks = measure_references(ctx, args.python, inputs.tiny)
+    if references is not None:
+        measurements += [references.interpreter, references.cli, references.tiny_validate]
+        main_measurements, main_checks = run_main_workbooks(args, ctx, inputs, baseline)
+        bomb, bomb_checks = run_bomb(inputs.bomb, ctx, references)
+        measurements += [*main_measurements, bomb]
+        checks += [*main_checks, *bomb_checks]
     machine = describe_machine()
     passed = all(check.passed for check in checks)
     results = {

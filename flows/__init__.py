@@ -1,1 +1,1 @@
-"""flows package."""
+"""Prefect flows: thin orchestration over the plain functions of ``loaders/`` (SPEC §7)."""

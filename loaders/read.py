@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from schemas.columns import SHEETS, canonical_column, canonical_sheet
 from schemas.report import Issue
 
 log = logging.getLogger(__name__)
+
+Rows = list[list[Any]]
+SheetRows = tuple[str, str, Rows]  # (sheet name as written, label for messages, rows)
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls, or an encrypted .xlsx
@@ -69,7 +73,7 @@ class RawUpload:
     found_sheets: list[str] = field(default_factory=list)
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     """Internal: this file cannot be read; carries the issue to report."""
 
     def __init__(self, issue: Issue) -> None:
@@ -77,8 +81,8 @@ class _Refused(Exception):
         self.issue = issue
 
 
-def _file_issue(code: str, key: str, file: str, **params: object) -> _Refused:
-    return _Refused(Issue(code=code, key=key, params={"file": file, **params}))
+def _file_issue(code: str, key: str, file: str, **params: object) -> _RefusedError:
+    return _RefusedError(Issue(code=code, key=key, params={"file": file, **params}))
 
 
 def read_upload(paths: Sequence[Path], limits: Limits | None = None) -> RawUpload:
@@ -89,11 +93,11 @@ def read_upload(paths: Sequence[Path], limits: Limits | None = None) -> RawUploa
         try:
             for sheet_name, source, rows in _read_file(path, limits):
                 _add_sheet(upload, sheet_name, source, rows, limits)
-        except _Refused as refused:
+        except _RefusedError as refused:
             upload.issues.append(refused.issue)
         except _PASSTHROUGH:
             raise
-        except BaseException as exc:  # noqa: BLE001 - calamine panics are BaseException
+        except BaseException as exc:
             log.warning("unexpected error reading %s", path, exc_info=True)
             upload.issues.append(
                 Issue(
@@ -105,9 +109,7 @@ def read_upload(paths: Sequence[Path], limits: Limits | None = None) -> RawUploa
     return upload
 
 
-def _add_sheet(
-    upload: RawUpload, sheet_name: str, source: str, rows: list[list[object]], limits: Limits
-) -> None:
+def _add_sheet(upload: RawUpload, sheet_name: str, source: str, rows: Rows, limits: Limits) -> None:
     upload.found_sheets.append(source)
     canonical = canonical_sheet(sheet_name)
     if canonical is None:
@@ -137,7 +139,7 @@ def _add_sheet(
     upload.issues.extend(issues)
 
 
-def build_sheet(name: str, source: str, rows: list[list[object]]) -> tuple[RawSheet, list[Issue]]:
+def build_sheet(name: str, source: str, rows: Rows) -> tuple[RawSheet, list[Issue]]:
     """Turn raw rows (row 1 = header) into a ``RawSheet`` and the header issues found."""
     spec = SHEETS[name]
     issues: list[Issue] = []
@@ -165,9 +167,9 @@ def build_sheet(name: str, source: str, rows: list[list[object]]) -> tuple[RawSh
         else:
             positions[column] = position
             headers[column] = label
-    for column in spec.columns:
-        if column.required and column.name not in positions:
-            issues.append(Issue(code="missing_column", sheet=name, column=column.name))
+    for required in spec.columns:
+        if required.required and required.name not in positions:
+            issues.append(Issue(code="missing_column", sheet=name, column=required.name))
 
     data = rows[1:]
     width = len(header_row)
@@ -226,7 +228,7 @@ def column_text(values: np.ndarray) -> np.ndarray:
     return np.array([cell_text(v) for v in values], dtype=object)
 
 
-def _read_file(path: Path, limits: Limits) -> Iterable[tuple[str, str, list[list[object]]]]:
+def _read_file(path: Path, limits: Limits) -> Iterable[SheetRows]:
     name = path.name
     if not path.is_file():
         raise _file_issue("unreadable_file", "unreadable_file/not_found", name)
@@ -254,9 +256,7 @@ def _read_file(path: Path, limits: Limits) -> Iterable[tuple[str, str, list[list
     raise _file_issue("unreadable_file", "unreadable_file/type", name)
 
 
-def _read_zip(
-    path: Path, size: int, limits: Limits
-) -> list[tuple[str, str, list[list[object]]]]:
+def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetRows]:
     name = path.name
     try:
         with zipfile.ZipFile(path) as archive:
@@ -272,7 +272,7 @@ def _read_zip(
             ]
             if not csvs:
                 raise _file_issue("unreadable_file", "unreadable_file/zip_empty", name)
-            result = []
+            result: list[SheetRows] = []
             for member in csvs:
                 if member.flag_bits & 0x1:
                     raise _file_issue("unreadable_file", "unreadable_file/xls", name)
@@ -309,7 +309,7 @@ def _check_expansion(name: str, size: int, uncompressed: int, limits: Limits) ->
         )
 
 
-def _read_xlsx(path: Path) -> list[tuple[str, str, list[list[object]]]]:
+def _read_xlsx(path: Path) -> list[SheetRows]:
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError as exc:
@@ -318,7 +318,7 @@ def _read_xlsx(path: Path) -> list[tuple[str, str, list[list[object]]]]:
         raise _file_issue(
             "unreadable_file", "unreadable_file/corrupt", path.name, detail=str(exc)[:120]
         ) from exc
-    result = []
+    result: list[SheetRows] = []
     try:
         for meta in workbook.sheets_metadata:
             if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
@@ -358,7 +358,7 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def parse_csv(data: bytes, name: str) -> list[list[object]]:
+def parse_csv(data: bytes, name: str) -> Rows:
     """Parse CSV bytes into rows of text (row 1 = header), whatever the locale of the export."""
     text = decode_text(data, name)
     delimiter = sniff_delimiter(text)
@@ -367,5 +367,3 @@ def parse_csv(data: bytes, name: str) -> list[list[object]]:
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise _file_issue("unreadable_file", "unreadable_file/csv", name, detail=str(exc)) from exc
-
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from loaders.normalize import normalize_sheet
-from loaders.read import Limits, RawUpload, read_upload
+from loaders.read import Limits, RawSheet, RawUpload, read_upload
 from schemas.cells import SheetCells, check_cells
 from schemas.columns import PERSONAS, SHEETS, UNIDADES
 from schemas.dates import load_date
@@ -25,10 +26,11 @@ Progress = Callable[[str], None]
 
 @dataclass(slots=True)
 class ValidatedUpload:
-    """The report of an upload and, for each sheet read, its normalized frame."""
+    """The report of an upload and, for each sheet read, its text as read and normalized."""
 
     report: Report
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    raw: dict[str, RawSheet] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -60,7 +62,7 @@ def validate_upload(
         values = normalize_sheet(name, sheet.frame)
         cells[name] = SheetCells(name, sheet.frame, values, sheet.headers)
         frames[name] = values
-    with load_date(on_date) if on_date else _no_context():
+    with load_date(on_date) if on_date else nullcontext():
         for sheet_cells in cells.values():
             report.extend(check_cells(sheet_cells))
     report.extend(check_rules(cells.get(UNIDADES), cells.get(PERSONAS)))
@@ -70,7 +72,7 @@ def validate_upload(
         report.counts,
         len(report.errors),
     )
-    return ValidatedUpload(report, frames)
+    return ValidatedUpload(report, frames, dict(upload.sheets))
 
 
 def _report_missing_sheets(upload: RawUpload, report: Report) -> None:
@@ -80,11 +82,3 @@ def _report_missing_sheets(upload: RawUpload, report: Report) -> None:
     for name in SHEETS:
         if name not in upload.sheets:
             report.add(Issue(code="missing_sheet", params={"sheet": name, "found": found}))
-
-
-class _no_context:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from orgload import __version__
-from orgload.errors import OrgloadError, UsageError
+from orgload.errors import OrgloadError
 from orgload.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -73,7 +73,9 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")
+    ] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -96,7 +98,9 @@ def validate(
     lang: Lang = None,
     report_path: Annotated[
         Path | None,
-        typer.Option("--report", help="Escribe un .xlsx anotado con los errores / annotated workbook."),
+        typer.Option(
+            "--report", help="Escribe un .xlsx anotado con los errores / annotated workbook."
+        ),
     ] = None,
 ) -> None:
     """Valida un archivo sin escribir nada. Exit 0 válido, 1 inválido."""
@@ -132,7 +136,7 @@ def validate(
     if report_path is not None:
         from loaders.annotate import write_annotated_report
 
-        write_annotated_report(report_path, files, report, language)
+        write_annotated_report(report_path, result, language)
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(language), ensure_ascii=False) + "\n")
     else:
@@ -140,47 +144,46 @@ def validate(
     raise typer.Exit(0 if report.valid else 1)
 
 
+def _where(entry: dict[str, Any], es: bool) -> str:
+    """``fila 7, Correo: `` — where an entry points, as the admin sees it in Excel."""
+    parts = []
+    if entry["row"]:
+        parts.append(f"{'fila' if es else 'row'} {entry['row']}")
+    if entry["header"] or entry["column"]:
+        parts.append(entry["header"] or entry["column"])
+    return ", ".join(parts) + ": " if parts else ""
+
+
 def _print_report(data: dict[str, Any], lang: str, names: list[str]) -> None:
+    """Summary line, then entries grouped by sheet, each group capped with a count of the rest."""
     es = lang == "es"
-    counts = data["counts"]
-    errors, warnings = data["errors"], data["warnings"]
-    label = ", ".join(names)
-    rows = (
-        f"{counts['unidades']} unidades, {counts['personas']} personas"
-        if es
-        else f"{counts['unidades']} units, {counts['personas']} people"
-    )
-    if data["valid"]:
-        verdict = "[green]VÁLIDO[/]" if es else "[green]VALID[/]"
+    counts, errors, warnings = data["counts"], data["errors"], data["warnings"]
+    if es:
+        verdict = "[green]VÁLIDO[/]" if data["valid"] else "[red]INVÁLIDO[/]"
+        rows = f"{counts['unidades']} unidades, {counts['personas']} personas"
+        summary = f"{len(errors)} errores, {len(warnings)} advertencias"
     else:
-        verdict = "[red]INVÁLIDO[/]" if es else "[red]INVALID[/]"
-    summary = (
-        f"{len(errors)} errores, {len(warnings)} advertencias"
-        if es
-        else f"{len(errors)} errors, {len(warnings)} warnings"
-    )
-    out.print(f"{verdict} {escape(label)}: {rows}; {summary}")
-    for title, entries in (("Errores" if es else "Errors", errors), (
-        "Advertencias" if es else "Warnings",
-        warnings,
-    )):
+        verdict = "[green]VALID[/]" if data["valid"] else "[red]INVALID[/]"
+        rows = f"{counts['unidades']} units, {counts['personas']} people"
+        summary = f"{len(errors)} errors, {len(warnings)} warnings"
+    out.print(f"{verdict} {escape(', '.join(names))}: {rows}; {summary}")
+    sections = (("Errores", "Errors", errors), ("Advertencias", "Warnings", warnings))
+    for title_es, title_en, entries in sections:
         groups: dict[str, list[dict[str, Any]]] = {}
         for entry in entries:
             groups.setdefault(entry["sheet"] or ("archivo" if es else "file"), []).append(entry)
         for sheet, group in groups.items():
+            title = title_es if es else title_en
             out.print(f"\n[bold]{title} — {escape(sheet)}[/] ({len(group)})")
             for entry in group[:ERRORS_SHOWN_PER_SHEET]:
-                where = (
-                    f"{'fila' if es else 'row'} {entry['row']}, {entry['header'] or entry['column']}"
-                    if entry["row"] and (entry["header"] or entry["column"])
-                    else (f"{'fila' if es else 'row'} {entry['row']}" if entry["row"] else "")
-                )
-                prefix = f"{where}: " if where else ""
-                out.print(f"  {escape(prefix)}{escape(entry['message'])} [dim]({entry['code']})[/]")
+                text = escape(_where(entry, es) + entry["message"])
+                out.print(f"  {text} [dim]({entry['code']})[/]")
             rest = len(group) - ERRORS_SHOWN_PER_SHEET
             if rest > 0:
-                more = f"… y {rest} más (use --json o --report para verlos todos)" if es else (
-                    f"… and {rest} more (use --json or --report to see them all)"
+                more = (
+                    f"… y {rest} más (use --json o --report para verlos todos)"
+                    if es
+                    else f"… and {rest} more (use --json or --report to see them all)"
                 )
                 out.print(f"  [dim]{more}[/]")
 
@@ -192,6 +195,3 @@ def main() -> None:
     except OrgloadError as exc:
         err.print(f"orgload: {escape(exc.message)}")
         sys.exit(exc.exit_code)
-
-
-__all__ = ["app", "main", "UsageError"]

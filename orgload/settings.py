@@ -22,7 +22,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(
         default_factory=lambda: Path.home() / ".orgload",
-        description="Working folder: inbox/, outbox/, archive/, spool/ and the default SQLite file.",
+        description="Working folder: inbox/, outbox/, archive/, spool/, default SQLite file.",
     )
     database_url: str | None = Field(
         default=None,
@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         default=20,
         gt=1,
         le=1_000,
-        description="An xlsx/zip whose uncompressed content exceeds this many times its size is refused.",
+        description="Refuse an xlsx/zip that expands to more than this many times its size.",
     )
     max_uncompressed_mb: float = Field(
         default=1024,

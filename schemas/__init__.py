@@ -1,1 +1,1 @@
-"""What an upload must look like: sheet and column names, per-sheet pandera models, cross-sheet rules."""
+"""What an upload must look like: names, per-sheet pandera models, cross-sheet rules."""

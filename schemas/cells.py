@@ -53,7 +53,7 @@ class SheetCells:
         code: str,
         key: str | None = None,
         per_row: dict[str, pd.Series] | None = None,
-        **params: object,
+        params: dict[str, object] | None = None,
     ) -> list[Issue]:
         """One issue per row where ``mask`` is true; marks those cells as failed.
 
@@ -74,7 +74,7 @@ class SheetCells:
                 column=column,
                 header=header,
                 value=preview(value) if value else None,
-                params={**params, **{k: v[i] for k, v in extras.items()}},
+                params={**(params or {}), **{k: v[i] for k, v in extras.items()}},
             )
             for i, (row, value) in enumerate(zip(rows, written, strict=True))
         ]
@@ -119,7 +119,9 @@ def check_cells(cells: SheetCells) -> list[Issue]:
             failing &= candidates
             if failing.any():
                 code = str(check.error)
-                params = _params(cells.name, name, code)
-                per_row = {"length": values.str.len()} if code == "too_long" else None
-                issues += cells.issues_for(name, failing, code, per_row=per_row, **params)
+                lengths = values.str.len().fillna(0).astype(int)
+                per_row = {"length": lengths} if code == "too_long" else None
+                issues += cells.issues_for(
+                    name, failing, code, per_row=per_row, params=_params(cells.name, name, code)
+                )
     return issues

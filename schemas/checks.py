@@ -29,8 +29,8 @@ def rut_check_digits(bodies: pd.Series) -> pd.Series:
     padded = bodies.astype("str").str.zfill(8)
     if padded.empty:
         return pd.Series([], index=bodies.index, dtype="str")
-    digits = np.frombuffer("".join(padded.tolist()).encode("ascii"), dtype=np.uint8)
-    digits = digits.reshape(-1, 8).astype(np.int64) - ord("0")
+    raw = np.frombuffer("".join(padded.tolist()).encode("ascii"), dtype=np.uint8)
+    digits = raw.reshape(-1, 8).astype(np.int64) - ord("0")
     remainder = 11 - (digits @ _RUT_WEIGHTS) % 11
     table = np.array(["", "1", "2", "3", "4", "5", "6", "7", "8", "9", "K", "0"], dtype=object)
     return pd.Series(table[remainder], index=bodies.index, dtype="str")
@@ -66,7 +66,7 @@ def is_iso_date(values: pd.Series) -> pd.Series:
     # Timestamps end at 1677 and 2262: dates outside are still dates (then out of range).
     outside = shaped & parsed.isna()
     if outside.any():
-        result[outside] = [_is_calendar_day(v) for v in values[outside]]
+        result.loc[outside] = np.array([_is_calendar_day(v) for v in values[outside]], dtype=bool)
     return result
 
 

@@ -104,9 +104,7 @@ def _lookup(names: dict[str, tuple[str, ...]]) -> dict[str, str]:
 
 
 SHEET_LOOKUP = _lookup({s.name: s.aliases for s in SHEETS.values()})
-COLUMN_LOOKUP = {
-    s.name: _lookup({c.name: c.aliases for c in s.columns}) for s in SHEETS.values()
-}
+COLUMN_LOOKUP = {s.name: _lookup({c.name: c.aliases for c in s.columns}) for s in SHEETS.values()}
 
 
 def canonical_sheet(name: str) -> str | None:

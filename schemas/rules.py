@@ -49,7 +49,7 @@ def check_references(
     key: str,
     own_key: str | None = None,
 ) -> list[Issue]:
-    """``column`` must name an existing key (``target``); naming its own row's key is a self reference."""
+    """``column`` must name an existing key of ``target``; its own row's key is a self reference."""
     if column not in cells.headers or target is None:
         return []
     usable = _usable(cells, column)
@@ -117,7 +117,9 @@ def _describe_cycles(keys: np.ndarray, parents: np.ndarray, members: np.ndarray)
             node = int(parents[node])
         names = [str(keys[i]) for i in cycle]
         shown = names[:PATH_PREVIEW] + (["…"] if len(names) > PATH_PREVIEW else [])
-        text = " → ".join([*shown, names[0]]) + (f" ({len(names)})" if len(names) > PATH_PREVIEW else "")
+        text = " → ".join([*shown, names[0]]) + (
+            f" ({len(names)})" if len(names) > PATH_PREVIEW else ""
+        )
         for member in cycle:
             described[member] = text
     return [described[int(m)] for m in members]
@@ -136,9 +138,7 @@ def check_rules(unidades: SheetCells | None, personas: SheetCells | None) -> lis
         if unidades is not None and "codigo_unidad" in unidades.headers
         else None
     )
-    people = (
-        _keys(personas, "rut") if personas is not None and "rut" in personas.headers else None
-    )
+    people = _keys(personas, "rut") if personas is not None and "rut" in personas.headers else None
     if unidades is not None:
         issues += check_references(
             unidades, "codigo_unidad_padre", units, "unit", own_key="codigo_unidad"
