@@ -6,8 +6,11 @@ Usage::
                                    [--out bench/results/validate.json]
 
 Workbooks are generated with ``sample_data/generate.py`` and cached in ``bench/.cache/``. Every
-measurement runs in a fresh child process; its wall time is taken around the child and its peak
-RSS comes from ``os.wait4`` (the child's own rusage). Exits non-zero when a target is missed.
+measurement runs in a fresh child process, started by a minimal launcher (``python -I -S``) that
+times it and reads its peak RSS from ``os.wait4``. The launcher matters: on Linux a child's
+``ru_maxrss`` starts from the RSS of the process that forked it, so spawning straight from this
+script (which holds the generated rows) would inflate every figure to this script's size.
+Exits non-zero when a target is missed.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ import json
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -53,6 +56,18 @@ MAX_RSS_MB = 500.0
 MAX_BOMB_EXTRA_SECONDS = 1.0
 MAX_BOMB_RSS_MB = 100.0
 
+# spawns argv[2:], waits for it, writes "seconds maxrss_kib exit_code" to argv[1], exits alike
+LAUNCHER_CODE = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+seconds = time.perf_counter() - started
+code = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as result:
+    result.write(f"{seconds} {usage.ru_maxrss} {code}")
+sys.exit(code if 0 <= code < 256 else 1)
+"""
 BASELINE_CODE = (
     "import sys, pandas as pd; pd.read_excel(sys.argv[1], sheet_name=None, engine='openpyxl')"
 )
@@ -144,6 +159,7 @@ class Context:
     """How to run orgload: the executable, its environment, runs per measurement, time limit."""
 
     orgload: Path
+    python: Path
     env: dict[str, str]
     repeat: int
     timeout: float
@@ -287,23 +303,27 @@ def ensure_bomb(uncompressed_mb: int) -> Path:
     return path
 
 
-def run_child(command: list[str], env: dict[str, str], timeout: float) -> Run:
-    """Run a command in a child process; return its wall time, peak RSS and output."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
-        watchdog = threading.Timer(timeout, process.kill)
-        watchdog.start()
+def run_child(command: list[str], ctx: Context) -> Run:
+    """Run a command through the launcher; return its wall time, peak RSS, exit code, output."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r", suffix=".txt") as result,
+    ):
+        launcher = [str(ctx.python), "-I", "-S", "-c", LAUNCHER_CODE, result.name, *command]
+        process = subprocess.Popen(
+            launcher, stdout=out, stderr=err, env=ctx.env, start_new_session=True
+        )
         try:
-            # wait4 reaps the child and returns its own rusage: ru_maxrss is its peak, in KiB
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            watchdog.cancel()
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
+            process.wait(timeout=ctx.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+        seconds, maxrss_kib, exit_code = result.read().split()
         out.seek(0)
         err.seek(0)
-        return Run(seconds, usage.ru_maxrss / 1024, process.returncode, out.read(), err.read())
+        return Run(float(seconds), int(maxrss_kib) / 1024, int(exit_code), out.read(), err.read())
 
 
 def measure(
@@ -312,7 +332,7 @@ def measure(
     """Run a command ``repeat`` times and summarize the runs."""
     runs: list[Run] = []
     for attempt in range(1, repeat + 1):
-        runs.append(run_child(command, ctx.env, ctx.timeout))
+        runs.append(run_child(command, ctx))
         log(
             f"{name} #{attempt}: {runs[-1].seconds:.2f} s, {runs[-1].peak_rss_mb:.0f} MB,"
             f" exit {runs[-1].exit_code}"
@@ -385,7 +405,7 @@ def prepare_client(ctx: Context) -> list[str]:
         [str(ctx.orgload), "db", "upgrade"],
         [str(ctx.orgload), "clients", "add", CLIENT_ID, "--name", "Benchmark"],
     ):
-        run = run_child(command, ctx.env, ctx.timeout)
+        run = run_child(command, ctx)
         if run.exit_code != 0:
             notes.append(
                 f"`{' '.join(command[1:])}` exit {run.exit_code}: {last_message(run.stderr)}"
@@ -634,7 +654,7 @@ def run_main_workbooks(
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the markdown tables, write the JSON; 1 when a target is missed."""
     args = parse_args(argv)
-    ctx = Context(args.orgload, build_env(), args.repeat, args.timeout, args.bomb_mb)
+    ctx = Context(args.orgload, args.python, build_env(), args.repeat, args.timeout, args.bomb_mb)
     inputs = prepare_inputs(args)
     baseline, _ = measure(
         "naive pandas.read_excel (openpyxl)",

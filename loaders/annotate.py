@@ -39,10 +39,13 @@ def write_annotated_report(path: Path, result: ValidatedUpload, lang: Lang = "es
     entries = result.report.errors + result.report.warnings
     for issue in entries:
         entry = issue.to_dict(lang)
-        listing.append([entry[k] for k in ("sheet", "row", "column", "header", "value")] + [
-            entry["code"],
-            entry["message"],
-        ])
+        listing.append(
+            [entry[k] for k in ("sheet", "row", "column", "header", "value")]
+            + [
+                entry["code"],
+                entry["message"],
+            ]
+        )
     by_cell: dict[tuple[str, int, str | None], list[tuple[bool, str]]] = defaultdict(list)
     for issue in entries:
         if issue.sheet and issue.row:

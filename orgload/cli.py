@@ -6,11 +6,13 @@ command only pays for what it uses.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +21,12 @@ from rich.markup import escape
 from orgload import __version__
 from orgload.errors import OrgloadError
 from orgload.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 app = typer.Typer(
     name="orgload",
@@ -40,6 +48,30 @@ Lang = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Salida JSON en stdout / JSON output.")]
 ClientId = Annotated[str, typer.Option("--client", help="Id del cliente / client id.")]
+Files = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Un .xlsx, o unidades.csv y personas.csv, o un .zip con ellos.", show_default=False
+    ),
+]
+
+db_app = typer.Typer(help="Esquema de la base de datos / database schema.", no_args_is_help=True)
+clients_app = typer.Typer(help="Clientes registrados / registered clients.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(clients_app, name="clients")
+
+
+def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """User mistakes and refusals become one line on stderr with their exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except OrgloadError as exc:
+            _fail(exc.message, exc.exit_code)
+
+    return wrapper
 
 
 def _fail(message: str, exit_code: int = 2) -> NoReturn:
@@ -52,6 +84,27 @@ def _settings() -> Settings:
         return load_settings()
     except OrgloadError as exc:
         _fail(exc.message, exc.exit_code)
+
+
+def _engine(settings: Settings) -> Engine:
+    """The database engine, after checking it is reachable and its schema is current."""
+    from orgload.db import make_engine, reachable
+    from orgload.migrate import ensure_current
+
+    engine = make_engine(settings)
+    with reachable(settings):
+        ensure_current(engine)
+    return engine
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def _existing(files: list[Path]) -> None:
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        _fail(f"file not found / no existe: {', '.join(missing)}")
 
 
 def _lang(settings: Settings, lang: str | None) -> Any:
@@ -85,15 +138,10 @@ def _root(
 
 
 @app.command()
+@_one_line_errors
 def validate(
     client: ClientId,
-    files: Annotated[
-        list[Path],
-        typer.Argument(
-            help="Un .xlsx, o unidades.csv y personas.csv, o un .zip con ellos.",
-            show_default=False,
-        ),
-    ],
+    files: Files,
     as_json: AsJson = False,
     lang: Lang = None,
     report_path: Annotated[
@@ -106,19 +154,12 @@ def validate(
     """Valida un archivo sin escribir nada. Exit 0 válido, 1 inválido."""
     settings = _settings()
     language = _lang(settings, lang)
-    from loaders.read import Limits
+    from loaders.load import limits_from
     from loaders.validate import validate_upload
-
-    missing = [str(f) for f in files if not f.exists()]
-    if missing:
-        _fail(f"file not found / no existe: {', '.join(missing)}")
-    limits = Limits(
-        max_file_bytes=settings.max_file_bytes,
-        max_rows=settings.max_rows,
-        max_ratio=settings.max_xlsx_ratio,
-        max_uncompressed_bytes=settings.max_uncompressed_bytes,
-    )
     from orgload.clock import today
+
+    _existing(files)
+    limits = limits_from(settings)
 
     big = sum(f.stat().st_size for f in files if f.is_file()) > PROGRESS_MIN_BYTES
     if big and err.is_terminal and not as_json:
@@ -154,19 +195,22 @@ def _where(entry: dict[str, Any], es: bool) -> str:
     return ", ".join(parts) + ": " if parts else ""
 
 
-def _print_report(data: dict[str, Any], lang: str, names: list[str]) -> None:
+def _print_report(
+    data: dict[str, Any], lang: str, names: list[str], *, summary: bool = True
+) -> None:
     """Summary line, then entries grouped by sheet, each group capped with a count of the rest."""
     es = lang == "es"
     counts, errors, warnings = data["counts"], data["errors"], data["warnings"]
     if es:
         verdict = "[green]VÁLIDO[/]" if data["valid"] else "[red]INVÁLIDO[/]"
         rows = f"{counts['unidades']} unidades, {counts['personas']} personas"
-        summary = f"{len(errors)} errores, {len(warnings)} advertencias"
+        totals = f"{len(errors)} errores, {len(warnings)} advertencias"
     else:
         verdict = "[green]VALID[/]" if data["valid"] else "[red]INVALID[/]"
         rows = f"{counts['unidades']} units, {counts['personas']} people"
-        summary = f"{len(errors)} errors, {len(warnings)} warnings"
-    out.print(f"{verdict} {escape(', '.join(names))}: {rows}; {summary}")
+        totals = f"{len(errors)} errors, {len(warnings)} warnings"
+    if summary:
+        out.print(f"{verdict} {escape(', '.join(names))}: {rows}; {totals}")
     sections = (("Errores", "Errors", errors), ("Advertencias", "Warnings", warnings))
     for title_es, title_en, entries in sections:
         groups: dict[str, list[dict[str, Any]]] = {}
@@ -186,6 +230,297 @@ def _print_report(data: dict[str, Any], lang: str, names: list[str]) -> None:
                     else f"… and {rest} more (use --json or --report to see them all)"
                 )
                 out.print(f"  [dim]{more}[/]")
+
+
+@db_app.command("upgrade")
+@_one_line_errors
+def db_upgrade() -> None:
+    """Crea o migra el esquema (Alembic) / create or migrate the schema."""
+    settings = _settings()
+    from orgload.db import make_engine, reachable
+    from orgload.migrate import current_revision, upgrade
+
+    engine = make_engine(settings)
+    with reachable(settings):
+        upgrade(engine)
+        out.print(f"database schema at revision {current_revision(engine)}")
+
+
+@clients_app.command("add")
+@_one_line_errors
+def clients_add(
+    client_id: Annotated[str, typer.Argument(help="Id del cliente / client id.")],
+    name: Annotated[str, typer.Option("--name", help="Nombre / name.")],
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="Zona horaria IANA (America/Santiago).")
+    ] = None,
+    admin_email: Annotated[
+        str | None, typer.Option("--admin-email", help="Correo del administrador del cliente.")
+    ] = None,
+    allow_mass_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mass-change", help="Sin guardia de cambios masivos para este cliente."
+        ),
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Registra un cliente / register a client."""
+    settings = _settings()
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from loaders.store import add_client
+    from orgload import clock
+
+    if not client_id.strip() or len(client_id) > 64:
+        _fail("client id must be 1-64 characters")
+    zone = timezone or settings.timezone
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        _fail(f"unknown timezone {zone!r}")
+    engine = _engine(settings)
+    with engine.begin() as conn:
+        client = add_client(
+            conn, client_id, name, zone, admin_email, clock.now(settings), allow_mass_change
+        )
+    if as_json:
+        _print_json(client.to_dict())
+    else:
+        out.print(
+            f"client {escape(client.id)} registered ({escape(client.name)}, {client.timezone})"
+        )
+
+
+@clients_app.command("list")
+@_one_line_errors
+def clients_list(as_json: AsJson = False) -> None:
+    """Lista los clientes / list clients."""
+    settings = _settings()
+    from loaders.store import list_clients
+
+    with _engine(settings).connect() as conn:
+        found = list_clients(conn)
+    if as_json:
+        _print_json([c.to_dict() for c in found])
+        return
+    for c in found:
+        out.print(f"{escape(c.id)}\t{escape(c.name)}\t{c.timezone}\t{escape(c.admin_email or '-')}")
+
+
+@app.command()
+@_one_line_errors
+def load(
+    client: ClientId,
+    files: Files,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Muestra el plan sin aplicarlo / plan only.")
+    ] = False,
+    allow_mass_change: Annotated[
+        bool,
+        typer.Option("--allow-mass-change", help="Permite desactivar sobre el límite (ops)."),
+    ] = False,
+    override_quota: Annotated[
+        bool,
+        typer.Option("--override-quota", help="Carga de corrección fuera de la cuota (ops)."),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Motivo, obligatorio con --override-quota.")
+    ] = None,
+    as_json: AsJson = False,
+    lang: Lang = None,
+) -> None:
+    """Carga el archivo mensual / apply the monthly file (SPEC §3-4).
+
+    Exit: 0 applied, dry_run, already_applied, no_changes; 1 rejected; 3 quota_exhausted; 4 failed.
+    """
+    settings = _settings()
+    language = _lang(settings, lang)
+    if override_quota and not (reason and reason.strip()):
+        _fail("--override-quota needs --reason TEXT")
+    _existing(files)
+    from loaders.load import LoadRequest, run_load
+
+    engine = _engine(settings)
+    request = LoadRequest(
+        client_id=client,
+        paths=files,
+        dry_run=dry_run,
+        allow_mass_change=allow_mass_change,
+        override_quota=override_quota,
+        reason=reason,
+    )
+    outcome = run_load(settings, request, engine)
+    data = outcome.to_dict(language)
+    if as_json:
+        _print_json(data)
+    else:
+        _print_load(outcome, data, language)
+    raise typer.Exit(outcome.exit_code)
+
+
+def _print_load(outcome: Any, data: dict[str, Any], lang: str) -> None:
+    es = lang == "es"
+    colour = {"applied": "green", "rejected": "red", "failed": "red", "quota_exhausted": "yellow"}
+    status = data["status"]
+    load_ref = f" (load {data['load_id']})" if data["load_id"] else ""
+    out.print(
+        f"[bold {colour.get(status, 'cyan')}]{status}[/]{load_ref} — "
+        f"{escape(data['client_id'])}, {data['period']}"
+    )
+    if outcome.detail:
+        out.print(f"  {escape(outcome.detail)}")
+    if data["changes"]:
+        head = "entidad" if es else "entity"
+        out.print(f"  {head:<10} inserted  updated  deactivated  unchanged")
+        for name, c in data["changes"].items():
+            out.print(
+                f"  {name:<10} {c['inserted']:>8} {c['updated']:>8} {c['deactivated']:>12} "
+                f"{c['unchanged']:>10}"
+            )
+    if status == "dry_run" and outcome.plan is not None:
+        for name, entity in outcome.plan.entities.items():
+            preview = entity.preview()
+            if preview["inserted"]:
+                out.print(f"  + {name}: {escape(', '.join(map(str, preview['inserted'])))} …")
+            for change in preview["updated"]:
+                fields = "; ".join(f"{f}: {a!r} → {b!r}" for f, (a, b) in change["fields"].items())
+                out.print(f"  ~ {name} {escape(str(change['key']))}: {escape(fields)}")
+            if preview["deactivated"]:
+                out.print(f"  - {name}: {escape(', '.join(map(str, preview['deactivated'])))} …")
+    if status == "quota_exhausted":
+        q = data["quota"]
+        if es:
+            line = f"la carga mensual de {q['period']} ya fue aplicada; el próximo periodo comienza"
+        else:
+            line = f"the monthly load of {q['period']} was already applied; next period starts"
+        out.print(f"  {line} {q['next_period_starts']}")
+    if data["errors"]:
+        _print_report(
+            {
+                "valid": False,
+                "counts": {"unidades": "-", "personas": "-"},
+                "errors": data["errors"],
+                "warnings": data["warnings"],
+            },
+            lang,
+            [],
+            summary=False,
+        )
+
+
+@app.command()
+@_one_line_errors
+def quota(client: ClientId, as_json: AsJson = False) -> None:
+    """Estado de la cuota mensual / monthly quota status."""
+    settings = _settings()
+    from loaders.quota import period_of, quota_status
+    from loaders.store import get_client
+    from orgload import clock
+
+    with _engine(settings).connect() as conn:
+        found = get_client(conn, client)
+        status = quota_status(
+            conn, found.id, period_of(clock.now(settings), found.timezone), found.timezone
+        )
+    if as_json:
+        _print_json(status.to_dict())
+    else:
+        used = "used" if status.used else "available"
+        out.print(
+            f"{status.period}: {used}; next period starts {status.next_period_starts.isoformat()}"
+        )
+
+
+@app.command()
+@_one_line_errors
+def history(client: ClientId, as_json: AsJson = False) -> None:
+    """Historial de cargas, más reciente primero / load history, newest first."""
+    settings = _settings()
+    from loaders.store import get_client, load_history
+
+    with _engine(settings).connect() as conn:
+        get_client(conn, client)
+        rows = load_history(conn, client)
+    entries = [
+        {
+            "load_id": r["id"],
+            "status": r["status"],
+            "period": r["period"],
+            "file_name": r["file_name"],
+            "sha256": r["sha256"],
+            "created_at": r["created_at"].isoformat(),
+            "changes": r["changes"],
+            "reason": r["reason"],
+        }
+        for r in rows
+    ]
+    if as_json:
+        _print_json(entries)
+        return
+    for e in entries:
+        out.print(
+            f"{e['load_id']:>6}  {e['created_at']}  {e['period']}  {e['status']:<16} "
+            f"{escape(e['file_name'] or '')}"
+            + (f"  — {escape(e['reason'])}" if e["reason"] else "")
+        )
+
+
+@app.command()
+@_one_line_errors
+def revert(
+    load_id: Annotated[int, typer.Option("--load", help="Id de la carga a revertir.")],
+    reason: Annotated[str, typer.Option("--reason", help="Motivo / reason (recorded).")],
+    as_json: AsJson = False,
+) -> None:
+    """Revierte la última carga aplicada del cliente / revert the client's latest load."""
+    settings = _settings()
+    if not reason.strip():
+        _fail("--reason must not be empty")
+    from loaders.load import run_revert
+
+    outcome = run_revert(settings, load_id, reason, _engine(settings))
+    if as_json:
+        _print_json(outcome.to_dict())
+    else:
+        out.print(
+            f"reverted load {outcome.reverted_load_id} (revert recorded as load {outcome.load_id})"
+        )
+
+
+@app.command()
+@_one_line_errors
+def export(
+    client: ClientId,
+    fmt: Annotated[str, typer.Option("--format", help="xlsx | csv | json")] = "xlsx",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Archivo o carpeta de salida.")
+    ] = None,
+) -> None:
+    """Exporta los datos vigentes en el formato de carga / export current data."""
+    settings = _settings()
+    from loaders.export import FORMATS, current_frames, export_csv, export_json, export_xlsx
+    from loaders.store import get_client
+
+    if fmt not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)}")
+    with _engine(settings).connect() as conn:
+        get_client(conn, client)
+        frames = current_frames(conn, client)
+    if fmt == "json":
+        text = export_json(frames)
+        if output is None:
+            sys.stdout.write(text + "\n")
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+        return
+    if fmt == "xlsx":
+        target = output or Path(f"{client}.xlsx")
+        export_xlsx(frames, target)
+        err.print(f"wrote {target}")
+        return
+    written = export_csv(frames, output or Path(f"{client}-csv"))
+    err.print("wrote " + ", ".join(str(p) for p in written))
 
 
 def main() -> None:

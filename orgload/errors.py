@@ -35,3 +35,31 @@ class UsageError(OrgloadError):
 
     code = "usage"
     exit_code = 2
+
+
+class DatabaseUnavailableError(OrgloadError):
+    """The database cannot be reached; nothing was written there."""
+
+    code = "unavailable"
+    exit_code = 4
+
+
+class UnknownClientError(OrgloadError):
+    """A command named a client that is not registered."""
+
+    code = "unknown_client"
+    exit_code = 2
+
+
+class NotFoundError(OrgloadError):
+    """A load, incident or other record named on the command line does not exist."""
+
+    code = "not_found"
+    exit_code = 1
+
+
+class RefusedError(OrgloadError):
+    """The operation is not allowed in the current state (e.g. reverting an older load)."""
+
+    code = "refused"
+    exit_code = 1

@@ -76,11 +76,18 @@ def valid_rows() -> dict[str, Rows]:
     }
 
 
+def _copy(base: Mapping[str, Sequence[Sequence[Any] | None]]) -> dict[str, Rows]:
+    return {
+        name: [None if r is None else list(r) for r in sheet_rows]  # type: ignore[misc]
+        for name, sheet_rows in base.items()
+    }
+
+
 def with_rows(
     base: Mapping[str, Rows], sheet: str, rows: Sequence[Sequence[Any]], *, replace: bool = False
 ) -> dict[str, Rows]:
     """A copy of ``base`` whose ``sheet`` gets ``rows`` appended (or replacing its data rows)."""
-    result = {name: [list(r) for r in sheet_rows] for name, sheet_rows in base.items()}
+    result = _copy(base)
     header, *data = result[sheet]
     result[sheet] = [header, *([] if replace else data), *(list(r) for r in rows)]
     return result
@@ -88,7 +95,7 @@ def with_rows(
 
 def set_cell(base: Mapping[str, Rows], sheet: str, row: int, column: str, value: Any) -> dict:
     """A copy of ``base`` with one cell changed; ``row`` is the Excel row number (data from 2)."""
-    result = {name: [list(r) for r in sheet_rows] for name, sheet_rows in base.items()}
+    result = _copy(base)
     header = result[sheet][0]
     result[sheet][row - 1][header.index(column)] = value
     return result

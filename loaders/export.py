@@ -1,0 +1,79 @@
+"""Export a client's current active data in the upload format (re-loading it changes nothing)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+from sqlalchemy import Connection
+
+from loaders.store import KEYS, fetch_current
+from schemas.columns import SHEETS
+
+FORMATS = ("xlsx", "csv", "json")
+
+
+def current_frames(conn: Connection, client_id: str) -> dict[str, pd.DataFrame]:
+    """Active rows per sheet, canonical columns in format order, sorted by key."""
+    frames = {}
+    for name, spec in SHEETS.items():
+        current = fetch_current(conn, client_id, name)
+        active = current[current["active"]].drop(columns=["active", "load_id"])
+        frames[name] = (
+            active.reset_index()
+            .rename(columns={"index": KEYS[name]})[list(spec.column_names)]
+            .sort_values(KEYS[name], kind="stable", ignore_index=True)
+        )
+    return frames
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")  # type: ignore[return-value]
+
+
+def export_json(frames: dict[str, pd.DataFrame]) -> str:
+    return json.dumps({name: _records(f) for name, f in frames.items()}, ensure_ascii=False)
+
+
+def export_xlsx(frames: dict[str, pd.DataFrame], path: Path) -> None:
+    workbook = Workbook(write_only=True)
+    for name, frame in frames.items():
+        sheet = workbook.create_sheet(name)
+        sheet.append(list(frame.columns))
+        for record in _records(frame):
+            if record.get("fecha_ingreso"):
+                record["fecha_ingreso"] = date.fromisoformat(record["fecha_ingreso"])
+            sheet.append(list(record.values()))
+    workbook.save(path)
+
+
+def _csv_text(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(frame.columns)
+    for record in _records(frame):
+        writer.writerow(["" if v is None else v for v in record.values()])
+    return buffer.getvalue()
+
+
+def export_csv(frames: dict[str, pd.DataFrame], path: Path) -> list[Path]:
+    """``path`` ending in .zip gets one archive; otherwise a folder with the two CSV files."""
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, frame in frames.items():
+                archive.writestr(f"{name}.csv", "\ufeff" + _csv_text(frame))
+        return [path]
+    path.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in frames.items():
+        target = path / f"{name}.csv"
+        target.write_text("\ufeff" + _csv_text(frame), encoding="utf-8", newline="")
+        written.append(target)
+    return written

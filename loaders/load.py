@@ -1,0 +1,386 @@
+"""Run one monthly load end to end: validate → archive → plan → guard → quota → apply (SPEC §3–4).
+
+This is the one place that opens the transaction of a load: the data changes, the change log,
+the load record and the quota claim commit together or not at all. Outcomes that change no
+data (rejected, already applied, no changes, quota exhausted, failed) are recorded in a
+transaction of their own, so the history shows every attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from loaders.apply import apply_plan, revert_changes
+from loaders.archive import archive_upload, upload_name, upload_sha256
+from loaders.plan import ENTITIES, Plan, mass_change_issues, plan_changes
+from loaders.quota import (
+    QuotaExhaustedError,
+    QuotaStatus,
+    period_of,
+    quota_status,
+    release_quota,
+    take_quota,
+)
+from loaders.read import Limits
+from loaders.store import (
+    Client,
+    data_version,
+    fetch_current,
+    find_applied_by_sha,
+    get_client,
+    get_load,
+    has_applied_before,
+    insert_load,
+    latest_applied_load,
+    lock_client,
+    update_load,
+)
+from loaders.validate import ValidatedUpload, validate_upload
+from orgload import clock
+from orgload.db import make_engine, reachable
+from orgload.errors import NotFoundError, RefusedError
+from orgload.settings import Settings
+from schemas.messages import Lang
+from schemas.report import Issue
+
+log = logging.getLogger(__name__)
+
+EXIT_CODES = {
+    "applied": 0,
+    "dry_run": 0,
+    "already_applied": 0,
+    "no_changes": 0,
+    "reverted": 0,
+    "rejected": 1,
+    "quota_exhausted": 3,
+    "failed": 4,
+}
+
+
+@dataclass(slots=True)
+class LoadRequest:
+    """What was asked: a client, its files and the ops options."""
+
+    client_id: str
+    paths: Sequence[Path]
+    dry_run: bool = False
+    allow_mass_change: bool = False
+    override_quota: bool = False
+    reason: str | None = None
+    flow_run_id: str | None = None
+
+
+@dataclass(slots=True)
+class LoadOutcome:
+    """What happened; ``to_dict`` is the JSON of ``orgload load --json`` (SPEC §6)."""
+
+    status: str
+    client_id: str
+    period: str
+    quota: QuotaStatus
+    load_id: int | None = None
+    plan: Plan | None = None
+    issues: list[Issue] = field(default_factory=list)
+    incident: dict[str, Any] | None = None
+    detail: str | None = None  # one line for humans: why it failed, which load it repeats
+    failed_step: str | None = None
+    exception: BaseException | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+    def changes(self) -> dict[str, dict[str, int]] | None:
+        return self.plan.counts() if self.plan is not None else None
+
+    def to_dict(self, lang: Lang = "es") -> dict[str, Any]:
+        errors = sorted((i for i in self.issues if not i.is_warning), key=Issue.sort_key)
+        warnings = sorted((i for i in self.issues if i.is_warning), key=Issue.sort_key)
+        return {
+            "status": self.status,
+            "load_id": self.load_id,
+            "client_id": self.client_id,
+            "period": self.period,
+            "changes": self.changes(),
+            "errors": [i.to_dict(lang) for i in errors],
+            "warnings": [i.to_dict(lang) for i in warnings],
+            "incident": self.incident,
+            "quota": self.quota.to_dict(),
+        }
+
+
+class _NothingToApplyError(Exception):
+    """Internal: under the lock the data turned out to equal the upload already."""
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(
+        max_file_bytes=settings.max_file_bytes,
+        max_rows=settings.max_rows,
+        max_ratio=settings.max_xlsx_ratio,
+        max_uncompressed_bytes=settings.max_uncompressed_bytes,
+    )
+
+
+def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = None) -> LoadOutcome:
+    """Run one load; bad input and refusals come back as outcomes, never as exceptions."""
+    engine = engine or make_engine(settings)
+    with reachable(settings):
+        with engine.connect() as conn:
+            client = get_client(conn, request.client_id)
+        now = clock.now(settings)
+        period = period_of(now, client.timezone)
+        validated = validate_upload(
+            request.paths,
+            limits=limits_from(settings),
+            on_date=clock.today(settings, client.timezone),
+        )
+        return _run_validated(settings, engine, client, request, validated, now, period)
+
+
+def _run_validated(
+    settings: Settings,
+    engine: Engine,
+    client: Client,
+    request: LoadRequest,
+    validated: ValidatedUpload,
+    now: datetime,
+    period: str,
+) -> LoadOutcome:
+    def quota() -> QuotaStatus:
+        with engine.connect() as conn:
+            return quota_status(conn, client.id, period, client.timezone)
+
+    def outcome(status: str, **kwargs: Any) -> LoadOutcome:
+        return LoadOutcome(
+            status, client.id, period, kwargs.pop("quota", None) or quota(), **kwargs
+        )
+
+    warnings = validated.report.warnings
+    if request.dry_run:
+        sha256, archive_path = upload_sha256(request.paths), None
+    else:
+        archived = archive_upload(settings.home / "archive", request.paths)
+        sha256, archive_path = archived.sha256, str(archived.folder)
+    record = {
+        "client_id": client.id,
+        "period": period,
+        "file_name": upload_name(request.paths),
+        "sha256": sha256,
+        "archive_path": archive_path,
+        "allow_mass_change": request.allow_mass_change,
+        "override_quota": request.override_quota,
+        "reason": request.reason,
+        "flow_run_id": request.flow_run_id,
+        "created_at": now,
+    }
+
+    def finish(result: LoadOutcome, changes: Plan | None = None) -> LoadOutcome:
+        """Record a non-applied outcome in its own transaction (never for dry runs)."""
+        if not request.dry_run:
+            summary = _summary(result)
+            with engine.begin() as conn:
+                result.load_id = insert_load(
+                    conn,
+                    status=result.status,
+                    changes=changes.counts() if changes is not None else None,
+                    summary=summary,
+                    **record,
+                )
+        return result
+
+    if not validated.valid:
+        return finish(outcome("rejected", issues=validated.report.issues, failed_step="validate"))
+
+    if not request.dry_run:
+        with engine.connect() as conn:
+            previous = find_applied_by_sha(conn, client.id, period, sha256)
+        if previous is not None:
+            return finish(outcome("already_applied", issues=warnings, detail=f"load {previous}"))
+
+    with engine.connect() as conn:
+        plan, first_load = _plan(conn, client.id, validated)
+    if plan.empty:
+        status = "dry_run" if request.dry_run else "no_changes"
+        return finish(outcome(status, plan=plan, issues=warnings), plan)
+
+    allow_mass = request.allow_mass_change or client.allow_mass_change
+    guard = [] if allow_mass else mass_change_issues(plan, first_load=first_load)
+    if guard:
+        return finish(
+            outcome("rejected", plan=plan, issues=guard + warnings, failed_step="mass_change"), plan
+        )
+
+    status_now = quota()
+    if status_now.used and not request.override_quota:
+        return finish(
+            outcome("quota_exhausted", plan=plan, issues=warnings, quota=status_now), plan
+        )
+
+    if request.dry_run:
+        return outcome("dry_run", plan=plan, issues=warnings, quota=status_now)
+
+    try:
+        load_id, plan = _apply(engine, client, request, validated, plan, record, now, period)
+    except QuotaExhaustedError:
+        return finish(outcome("quota_exhausted", plan=plan, issues=warnings), plan)
+    except _NothingToApplyError:
+        return finish(outcome("no_changes", plan=None, issues=warnings))
+    except _MassChangeError as refused:
+        return finish(
+            outcome(
+                "rejected",
+                plan=refused.plan,
+                issues=refused.issues + warnings,
+                failed_step="mass_change",
+            ),
+            refused.plan,
+        )
+    except Exception as exc:
+        log.exception("apply failed for client %s", client.id)
+        failed = outcome(
+            "failed",
+            plan=plan,
+            issues=warnings,
+            detail=f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
+            failed_step="apply",
+            exception=exc,
+        )
+        with reachable(settings):
+            return finish(failed, plan)
+    return outcome("applied", load_id=load_id, plan=plan, issues=warnings)
+
+
+class _MassChangeError(Exception):
+    def __init__(self, plan: Plan, issues: list[Issue]) -> None:
+        super().__init__("mass_change")
+        self.plan, self.issues = plan, issues
+
+
+def _plan(conn: Connection, client_id: str, validated: ValidatedUpload) -> tuple[Plan, bool]:
+    version = data_version(conn, client_id)
+    current = {name: fetch_current(conn, client_id, name) for name in ENTITIES}
+    plan = plan_changes(validated.frames, current, version)
+    return plan, not has_applied_before(conn, client_id)
+
+
+def _apply(
+    engine: Engine,
+    client: Client,
+    request: LoadRequest,
+    validated: ValidatedUpload,
+    plan: Plan,
+    record: dict[str, Any],
+    now: datetime,
+    period: str,
+) -> tuple[int, Plan]:
+    """The load's one transaction. Order matters: lock the client, record the load, claim the
+    quota (racers fail here), re-plan if the data moved since planning, then write."""
+    with engine.begin() as conn:
+        lock_client(conn, client.id)
+        moved = data_version(conn, client.id) != plan.base_version
+        load_id = insert_load(conn, status="applied", **record)
+        if not request.override_quota:
+            take_quota(conn, client.id, period, load_id, now)
+        if moved:
+            plan, first_load = _plan(conn, client.id, validated)
+            if plan.empty:
+                raise _NothingToApplyError
+            allow = request.allow_mass_change or client.allow_mass_change
+            guard = [] if allow else mass_change_issues(plan, first_load=first_load)
+            if guard:
+                raise _MassChangeError(plan, guard)
+        apply_plan(conn, client.id, load_id, plan)
+        update_load(
+            conn,
+            load_id,
+            changes=plan.counts(),
+            summary={"warnings": len(validated.report.warnings)},
+        )
+    log.info("applied load %s for client %s: %s", load_id, client.id, plan.counts())
+    return load_id, plan
+
+
+def _summary(result: LoadOutcome) -> dict[str, Any]:
+    codes: dict[str, int] = {}
+    for issue in result.issues:
+        codes[issue.code] = codes.get(issue.code, 0) + 1
+    summary: dict[str, Any] = {"codes": codes}
+    if result.detail:
+        summary["detail"] = result.detail
+    if result.exception is not None:
+        summary["exception"] = {
+            "type": type(result.exception).__name__,
+            "message": str(result.exception)[:2000],
+            "traceback": "".join(traceback.format_exception(result.exception))[-20000:],
+        }
+    return summary
+
+
+@dataclass(slots=True)
+class RevertOutcome:
+    load_id: int
+    reverted_load_id: int
+    changes: dict[str, dict[str, int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": "reverted",
+            "load_id": self.load_id,
+            "reverted_load_id": self.reverted_load_id,
+            "changes": self.changes,
+        }
+
+
+def run_revert(
+    settings: Settings, load_id: int, reason: str, engine: Engine | None = None
+) -> RevertOutcome:
+    """Revert the client's latest applied load in one transaction; older loads are refused."""
+    engine = engine or make_engine(settings)
+    now = clock.now(settings)
+    with reachable(settings), engine.begin() as conn:
+        target = get_load(conn, load_id)
+        if target is None:
+            raise NotFoundError(f"load {load_id} does not exist")
+        client = lock_client(conn, target["client_id"])
+        latest = latest_applied_load(conn, client.id)
+        if (
+            target["kind"] != "load"
+            or target["status"] != "applied"
+            or target["reverted_by_load_id"]
+        ):
+            raise RefusedError(
+                f"load {load_id} cannot be reverted: its status is {target['status']}"
+                + (" (already reverted)" if target["reverted_by_load_id"] else "")
+            )
+        if latest != load_id:
+            raise RefusedError(
+                f"load {load_id} is not the latest applied load of client {client.id} "
+                f"(that is load {latest}); only the latest can be reverted"
+            )
+        changes = revert_changes(conn, client.id, load_id)
+        revert_id = insert_load(
+            conn,
+            kind="revert",
+            status="reverted",
+            client_id=client.id,
+            period=period_of(now, client.timezone),
+            file_name=target["file_name"],
+            sha256=target["sha256"],
+            archive_path=target["archive_path"],
+            reason=reason,
+            changes=changes,
+            reverted_load_id=load_id,
+            created_at=now,
+        )
+        update_load(conn, load_id, reverted_by_load_id=revert_id)
+        release_quota(conn, load_id)
+    return RevertOutcome(revert_id, load_id, changes)

@@ -1,0 +1,243 @@
+"""Database tables (SQLAlchemy Core), the engine, and the one translation of driver errors.
+
+Store functions take a connection first and never commit: the caller opens exactly one
+``engine.begin()`` per unit of work (a load's apply, a load record, an incident).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from sqlalchemy.types import TypeDecorator
+
+from orgload.errors import DatabaseUnavailableError
+from orgload.settings import Settings
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("admin_email", String(254)),
+    Column("allow_mass_change", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+units = Table(
+    "units",
+    metadata,
+    Column("client_id", String(64), ForeignKey("clients.id"), primary_key=True),
+    Column("codigo_unidad", String(40), primary_key=True),
+    Column("nombre_unidad", String(200), nullable=False),
+    Column("codigo_unidad_padre", String(40)),
+    Column("centro_costo", String(40)),
+    Column("rut_jefatura", String(12)),
+    Column("active", Boolean, nullable=False),
+    Column("load_id", Integer, nullable=False),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("client_id", String(64), ForeignKey("clients.id"), primary_key=True),
+    Column("rut", String(12), primary_key=True),
+    Column("nombres", String(200), nullable=False),
+    Column("apellidos", String(200), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("codigo_unidad", String(40), nullable=False),
+    Column("cargo", String(200)),
+    Column("rut_jefatura", String(12)),
+    Column("fecha_ingreso", Date),
+    Column("perfil", String(20), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("load_id", Integer, nullable=False),
+)
+
+loads = Table(
+    "loads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(64), ForeignKey("clients.id"), nullable=False),
+    Column("kind", String(10), nullable=False),  # load | revert
+    Column("status", String(20), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("file_name", String(500)),
+    Column("sha256", String(64)),
+    Column("archive_path", String(1000)),
+    Column("allow_mass_change", Boolean, nullable=False, default=False),
+    Column("override_quota", Boolean, nullable=False, default=False),
+    Column("reason", Text),
+    Column("changes", JsonDoc),
+    Column("summary", JsonDoc),
+    Column("flow_run_id", String(64)),
+    Column("reverted_load_id", Integer),
+    Column("reverted_by_load_id", Integer),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_loads_client_period", "client_id", "period"),
+    Index("ix_loads_client_sha", "client_id", "sha256"),
+)
+
+# One row per client and period whose monthly load was applied: the primary key is what
+# makes "one applied load per month" hold under concurrency (SPEC §4).
+quota_periods = Table(
+    "quota_periods",
+    metadata,
+    Column("client_id", String(64), ForeignKey("clients.id"), primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("load_id", Integer, ForeignKey("loads.id"), nullable=False),
+    Column("taken_at", UtcDateTime, nullable=False),
+)
+
+change_log = Table(
+    "change_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("load_id", Integer, ForeignKey("loads.id"), nullable=False, index=True),
+    Column("entity", String(10), nullable=False),
+    Column("key", String(40), nullable=False),
+    Column("action", String(12), nullable=False),  # insert | update | reactivate | deactivate
+    Column("before", JsonDoc),
+    Column("after", JsonDoc),
+)
+
+
+def make_engine(settings: Settings) -> Engine:
+    """The engine for the configured database; SQLite gets WAL, a busy timeout and IMMEDIATE
+    transactions so that concurrent writers queue instead of failing."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Take the write lock up front: a deferred transaction that upgrades from read to
+        # write fails at once with "database is locked" instead of waiting its turn.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(engine_or_conn: Any) -> bool:
+    return bool(engine_or_conn.dialect.name == "postgresql")
+
+
+@contextmanager
+def reachable(settings: Settings) -> Iterator[None]:
+    """Turn "cannot reach the database" driver errors into ``DatabaseUnavailableError``."""
+    try:
+        yield
+    except (OperationalError, SAInterfaceError) as exc:
+        if _is_connection_problem(exc):
+            raise DatabaseUnavailableError(
+                f"the database is unreachable ({_safe_url(settings)}): {exc.orig}"
+            ) from exc
+        raise
+
+
+def _is_connection_problem(exc: DBAPIError) -> bool:
+    message = str(exc.orig).lower()
+    return exc.connection_invalidated or any(
+        needle in message
+        for needle in (
+            "connection refused",
+            "could not connect",
+            "connection failed",
+            "server closed the connection",
+            "unable to open database file",
+            "terminating connection",
+            "does not exist",
+            "timeout expired",
+            "no such host",
+        )
+    )
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
