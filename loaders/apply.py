@@ -143,9 +143,7 @@ def _log(conn: Connection, load_id: int, entity: EntityPlan) -> None:
     if is_postgres(conn):
         _copy_frame(conn, change_log.name, rows)
     else:
-        conn.execute(
-            _log_insert(), rows.astype(object).where(rows.notna(), None).to_dict("records")
-        )
+        conn.execute(_log_insert(), _records(rows))
 
 
 def _log_insert() -> Any:

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from loaders.apply import apply_plan, revert_changes
 from loaders.archive import archive_upload, upload_name, upload_sha256
+from loaders.limits import Limits
 from loaders.plan import ENTITIES, Plan, mass_change_issues, plan_changes
 from loaders.quota import (
     QuotaExhaustedError,
@@ -29,7 +30,6 @@ from loaders.quota import (
     release_quota,
     take_quota,
 )
-from loaders.read import Limits
 from loaders.store import (
     Client,
     data_version,
@@ -121,15 +121,6 @@ class _NothingToApplyError(Exception):
     """Internal: under the lock the data turned out to equal the upload already."""
 
 
-def limits_from(settings: Settings) -> Limits:
-    return Limits(
-        max_file_bytes=settings.max_file_bytes,
-        max_rows=settings.max_rows,
-        max_ratio=settings.max_xlsx_ratio,
-        max_uncompressed_bytes=settings.max_uncompressed_bytes,
-    )
-
-
 def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = None) -> LoadOutcome:
     """Run one load; bad input and refusals come back as outcomes, never as exceptions."""
     engine = engine or make_engine(settings)
@@ -140,7 +131,7 @@ def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = N
         period = period_of(now, client.timezone)
         validated = validate_upload(
             request.paths,
-            limits=limits_from(settings),
+            limits=Limits.from_settings(settings),
             on_date=clock.today(settings, client.timezone),
         )
         return _run_validated(settings, engine, client, request, validated, now, period)

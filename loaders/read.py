@@ -23,6 +23,14 @@ import pandas as pd
 import python_calamine
 from pandas.api.types import infer_dtype
 
+from loaders.limits import (
+    ZIP_MAGIC,
+    Limits,
+    UnreadableUploadError,
+    check_expansion,
+    check_file,
+    refuse,
+)
 from schemas.columns import SHEETS, canonical_column, canonical_sheet
 from schemas.report import Issue
 
@@ -31,21 +39,10 @@ log = logging.getLogger(__name__)
 Rows = list[list[Any]]
 SheetRows = tuple[str, str, Rows]  # (sheet name as written, label for messages, rows)
 
-ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls, or an encrypted .xlsx
 PDF_MAGIC = b"%PDF"
 CSV_CELL_LIMIT = 1_000_000
 _PASSTHROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What an upload may weigh before it is refused as ``file_too_large`` (SPEC §2)."""
-
-    max_file_bytes: int = 50_000_000
-    max_rows: int = 1_000_000
-    max_ratio: float = 20.0
-    max_uncompressed_bytes: int = 1_000_000_000
 
 
 @dataclass(slots=True)
@@ -73,18 +70,6 @@ class RawUpload:
     found_sheets: list[str] = field(default_factory=list)
 
 
-class _RefusedError(Exception):
-    """Internal: this file cannot be read; carries the issue to report."""
-
-    def __init__(self, issue: Issue) -> None:
-        super().__init__(issue.code)
-        self.issue = issue
-
-
-def _file_issue(code: str, key: str, file: str, **params: object) -> _RefusedError:
-    return _RefusedError(Issue(code=code, key=key, params={"file": file, **params}))
-
-
 def read_upload(paths: Sequence[Path], limits: Limits | None = None) -> RawUpload:
     """Read every file of an upload; problems are collected in ``RawUpload.issues``."""
     limits = limits or Limits()
@@ -93,7 +78,7 @@ def read_upload(paths: Sequence[Path], limits: Limits | None = None) -> RawUploa
         try:
             for sheet_name, source, rows in _read_file(path, limits):
                 _add_sheet(upload, sheet_name, source, rows, limits)
-        except _RefusedError as refused:
+        except UnreadableUploadError as refused:
             upload.issues.append(refused.issue)
         except _PASSTHROUGH:
             raise
@@ -230,30 +215,18 @@ def column_text(values: np.ndarray) -> np.ndarray:
 
 def _read_file(path: Path, limits: Limits) -> Iterable[SheetRows]:
     name = path.name
-    if not path.is_file():
-        raise _file_issue("unreadable_file", "unreadable_file/not_found", name)
-    size = path.stat().st_size
-    if size == 0:
-        raise _file_issue("unreadable_file", "unreadable_file/empty", name)
-    if size > limits.max_file_bytes:
-        raise _file_issue(
-            "file_too_large",
-            "file_too_large/size",
-            name,
-            size_mb=round(size / 1e6, 1),
-            max_mb=round(limits.max_file_bytes / 1e6, 1),
-        )
+    size = check_file(path, limits)
     with path.open("rb") as handle:
         head = handle.read(8)
     if head.startswith(ZIP_MAGIC):
         return _read_zip(path, size, limits)
     if head.startswith(OLE_MAGIC):
-        raise _file_issue("unreadable_file", "unreadable_file/xls", name)
+        raise refuse("unreadable_file", "unreadable_file/xls", name)
     if head.startswith(PDF_MAGIC):
-        raise _file_issue("unreadable_file", "unreadable_file/pdf", name)
+        raise refuse("unreadable_file", "unreadable_file/pdf", name)
     if path.suffix.lower() in (".csv", ".txt", ".tsv"):
         return [(path.stem, name, parse_csv(path.read_bytes(), name))]
-    raise _file_issue("unreadable_file", "unreadable_file/type", name)
+    raise refuse("unreadable_file", "unreadable_file/type", name)
 
 
 def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetRows]:
@@ -261,7 +234,7 @@ def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetRows]:
     try:
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
-            _check_expansion(name, size, sum(m.file_size for m in members), limits)
+            check_expansion(name, size, sum(m.file_size for m in members), limits)
             names = {m.filename for m in members}
             if "xl/workbook.xml" in names:
                 return _read_xlsx(path)
@@ -271,51 +244,30 @@ def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetRows]:
                 if m.filename.lower().endswith(".csv") and not m.filename.startswith("__MACOSX/")
             ]
             if not csvs:
-                raise _file_issue("unreadable_file", "unreadable_file/zip_empty", name)
+                raise refuse("unreadable_file", "unreadable_file/zip_empty", name)
             result: list[SheetRows] = []
             for member in csvs:
                 if member.flag_bits & 0x1:
-                    raise _file_issue("unreadable_file", "unreadable_file/xls", name)
+                    raise refuse("unreadable_file", "unreadable_file/xls", name)
                 with archive.open(member) as handle:
                     data = handle.read(limits.max_uncompressed_bytes + 1)
-                _check_expansion(name, size, len(data), limits)
+                check_expansion(name, size, len(data), limits)
                 label = f"{name} › {member.filename}"
                 result.append((Path(member.filename).stem, label, parse_csv(data, label)))
             return result
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
-        raise _file_issue(
+        raise refuse(
             "unreadable_file", "unreadable_file/corrupt", name, detail=type(exc).__name__
         ) from exc
-
-
-def _check_expansion(name: str, size: int, uncompressed: int, limits: Limits) -> None:
-    """Refuse zip/XML bombs from the declared sizes, before a single byte is inflated."""
-    if uncompressed > limits.max_uncompressed_bytes:
-        raise _file_issue(
-            "file_too_large",
-            "file_too_large/uncompressed",
-            name,
-            uncompressed_mb=round(uncompressed / 1e6, 1),
-            max_mb=round(limits.max_uncompressed_bytes / 1e6, 1),
-        )
-    if uncompressed > limits.max_ratio * size:
-        raise _file_issue(
-            "file_too_large",
-            "file_too_large/ratio",
-            name,
-            uncompressed_mb=round(uncompressed / 1e6, 1),
-            ratio=round(uncompressed / size),
-            max_ratio=limits.max_ratio,
-        )
 
 
 def _read_xlsx(path: Path) -> list[SheetRows]:
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError as exc:
-        raise _file_issue("unreadable_file", "unreadable_file/xls", path.name) from exc
+        raise refuse("unreadable_file", "unreadable_file/xls", path.name) from exc
     except (python_calamine.CalamineError, ValueError, OSError) as exc:
-        raise _file_issue(
+        raise refuse(
             "unreadable_file", "unreadable_file/corrupt", path.name, detail=str(exc)[:120]
         ) from exc
     result: list[SheetRows] = []
@@ -337,7 +289,7 @@ def _read_xlsx(path: Path) -> list[SheetRows]:
 def decode_text(data: bytes, name: str) -> str:
     """Decode CSV bytes: UTF-8 (with or without BOM), else Windows-1252 (Spanish Excel)."""
     if b"\x00" in data[:65536]:
-        raise _file_issue("unreadable_file", "unreadable_file/binary", name)
+        raise refuse("unreadable_file", "unreadable_file/binary", name)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -347,7 +299,7 @@ def decode_text(data: bytes, name: str) -> str:
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError as exc:
-        raise _file_issue("unreadable_file", "unreadable_file/binary", name) from exc
+        raise refuse("unreadable_file", "unreadable_file/binary", name) from exc
 
 
 def sniff_delimiter(text: str) -> str:
@@ -366,4 +318,4 @@ def parse_csv(data: bytes, name: str) -> Rows:
     try:
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
-        raise _file_issue("unreadable_file", "unreadable_file/csv", name, detail=str(exc)) from exc
+        raise refuse("unreadable_file", "unreadable_file/csv", name, detail=str(exc)) from exc

@@ -25,6 +25,8 @@ from orgload.settings import Settings, load_settings
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from schemas.report import Report
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -154,12 +156,19 @@ def validate(
     """Valida un archivo sin escribir nada. Exit 0 válido, 1 inválido."""
     settings = _settings()
     language = _lang(settings, lang)
-    from loaders.load import limits_from
-    from loaders.validate import validate_upload
-    from orgload.clock import today
+    from loaders.limits import Limits, precheck
 
     _existing(files)
-    limits = limits_from(settings)
+    limits = Limits.from_settings(settings)
+    refused = precheck(files, limits) if report_path is None else []
+    if refused:  # a bomb or an oversized file: answer before loading pandas at all
+        from schemas.report import Report
+
+        _print_validation(Report(issues=refused), language, files, as_json)
+        raise typer.Exit(1)
+
+    from loaders.validate import validate_upload
+    from orgload.clock import today
 
     big = sum(f.stat().st_size for f in files if f.is_file()) > PROGRESS_MIN_BYTES
     if big and err.is_terminal and not as_json:
@@ -178,11 +187,15 @@ def validate(
         from loaders.annotate import write_annotated_report
 
         write_annotated_report(report_path, result, language)
-    if as_json:
-        sys.stdout.write(json.dumps(report.to_dict(language), ensure_ascii=False) + "\n")
-    else:
-        _print_report(report.to_dict(language), language, [f.name for f in files])
+    _print_validation(report, language, files, as_json)
     raise typer.Exit(0 if report.valid else 1)
+
+
+def _print_validation(report: Report, lang: Any, files: list[Path], as_json: bool) -> None:
+    if as_json:
+        _print_json(report.to_dict(lang))
+    else:
+        _print_report(report.to_dict(lang), lang, [f.name for f in files])
 
 
 def _where(entry: dict[str, Any], es: bool) -> str:

@@ -86,9 +86,9 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "en": "{file} is {size_mb} MB; the maximum allowed is {max_mb} MB.",
     },
     "file_too_large/ratio": {
-        "es": "{file} se descomprime a {uncompressed_mb} MB ({ratio}× su tamaño, máximo {max_ratio}×); "
+        "es": "{file} se descomprime a {uncompressed_mb} MB ({ratio}× su tamaño, máximo {max_ratio:g}×); "
         "se rechaza por seguridad. Guárdelo de nuevo desde Excel.",
-        "en": "{file} expands to {uncompressed_mb} MB ({ratio}× its size, maximum {max_ratio}×); "
+        "en": "{file} expands to {uncompressed_mb} MB ({ratio}× its size, maximum {max_ratio:g}×); "
         "refused for safety. Save it again from Excel.",
     },
     "file_too_large/uncompressed": {
