@@ -236,7 +236,9 @@ def _run_validated(
             refused.plan,
         )
     except Exception as exc:
-        log.exception("apply failed for client %s", client.id)
+        # The traceback goes to the load record (and the incident), not to the admin's terminal.
+        log.error("apply failed for client %s: %s: %s", client.id, type(exc).__name__, exc)
+        log.debug("apply traceback", exc_info=True)
         failed = outcome(
             "failed",
             plan=plan,

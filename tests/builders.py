@@ -12,7 +12,11 @@ from typing import Any
 from openpyxl import Workbook
 from stdnum.cl import rut as stdnum_rut
 
-Rows = list[list[Any]]
+from loaders.normalize import normalize_sheet
+from loaders.read import build_sheet
+from schemas.cells import SheetCells
+
+Rows = list[Any]  # header first; a row is a list of cells, or None for a blank row
 
 UNIDADES_HEADER = [
     "codigo_unidad",
@@ -68,7 +72,7 @@ def valid_rows() -> dict[str, Rows]:
         ],
         "Personas": [
             list(PERSONAS_HEADER),
-            [CEO, "Ana", "Pérez", "ana@empresa.cl", "GER", "Gerente", None, "2020-01-15", "jefatura"],
+            [CEO, "Ana", "Pérez", "ana@empresa.cl", "GER", "CEO", None, "2020-01-15", "jefatura"],
             [CTO, "Bruno", "Soto", "bruno@empresa.cl", "TI", "CTO", CEO, "2021-03-01", "jefatura"],
             [DEV, "Carla", "Muñoz", "carla@empresa.cl", "TI", "Dev", CTO, None, "colaborador"],
             [HR, "Diego", "Rojas", "diego@empresa.cl", "RRHH", None, CEO, "2022-07-31", None],
@@ -76,9 +80,9 @@ def valid_rows() -> dict[str, Rows]:
     }
 
 
-def _copy(base: Mapping[str, Sequence[Sequence[Any] | None]]) -> dict[str, Rows]:
+def _copy(base: Mapping[str, Rows]) -> dict[str, Rows]:
     return {
-        name: [None if r is None else list(r) for r in sheet_rows]  # type: ignore[misc]
+        name: [None if r is None else list(r) for r in sheet_rows]
         for name, sheet_rows in base.items()
     }
 
@@ -93,7 +97,9 @@ def with_rows(
     return result
 
 
-def set_cell(base: Mapping[str, Rows], sheet: str, row: int, column: str, value: Any) -> dict:
+def set_cell(
+    base: Mapping[str, Rows], sheet: str, row: int, column: str, value: Any
+) -> dict[str, Rows]:
     """A copy of ``base`` with one cell changed; ``row`` is the Excel row number (data from 2)."""
     result = _copy(base)
     header = result[sheet][0]
@@ -167,3 +173,9 @@ def write_zip(path: Path, members: Mapping[str, bytes]) -> Path:
         for name, data in members.items():
             archive.writestr(name, data)
     return path
+
+
+def sheet_cells(sheet: str, rows: Sequence[Sequence[Any] | None]) -> SheetCells:
+    """``schemas.cells.SheetCells`` of ``rows`` (header first) read and normalized as an upload."""
+    raw, _ = build_sheet(sheet, sheet, [list(r) if r is not None else [] for r in rows])
+    return SheetCells(sheet, raw.frame, normalize_sheet(sheet, raw.frame), raw.headers)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from orgload.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_data"
@@ -25,3 +32,110 @@ def orgload_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def samples() -> Path:
     return SAMPLES
+
+
+# --- databases: every database test runs on SQLite and on PostgreSQL --------------------------
+
+PG_URL = os.environ.get(
+    "ORGLOAD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (faster than migrating each time)."""
+    from orgload.db import make_engine
+    from orgload.migrate import upgrade
+    from orgload.settings import Settings
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = make_engine(Settings(database_url=f"sqlite:///{path}", home=path.parent))
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(worker_id: str) -> Iterator[tuple[Engine, str]]:
+    """A migrated PostgreSQL template database; each test gets a copy of it.
+
+    Skips where no server answers on a developer machine; fails in CI, where PostgreSQL is
+    required.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from orgload.db import make_engine
+    from orgload.migrate import upgrade
+    from orgload.settings import Settings
+
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        message = f"PostgreSQL not reachable at {PG_URL}: {exc}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"orgload_tpl_{worker_id}_{os.getpid()}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(Settings(database_url=url))
+    upgrade(engine)
+    engine.dispose()
+    yield admin, name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    orgload_env: Path,
+) -> Iterator[str]:
+    """A fresh, migrated database for one test, set as ORGLOAD_DATABASE_URL."""
+    import shutil
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    if request.param == "sqlite":
+        path = tmp_path / "orgload.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+        monkeypatch.setenv("ORGLOAD_DATABASE_URL", url)
+        yield url
+        return
+    admin, template = request.getfixturevalue("postgres_template")
+    name = f"orgload_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("ORGLOAD_DATABASE_URL", url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    from orgload.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    from orgload.db import make_engine
+
+    engine = make_engine(settings)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,362 @@
+"""Monthly loads on SQLite and PostgreSQL: diff, statuses, mass-change guard, quota, revert."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from sqlalchemy import Engine, select
+
+from loaders.export import current_frames, export_csv, export_xlsx
+from loaders.load import LoadRequest, run_load, run_revert
+from loaders.quota import next_period_start, period_of
+from loaders.store import add_client
+from orgload.db import change_log, people, quota_periods, units
+from orgload.errors import RefusedError, UnknownClientError
+from orgload.settings import Settings
+
+NOV = "organizacion_2026-11.xlsx"
+DEC = "organizacion_2026-12.xlsx"
+SANTIAGO = "America/Santiago"
+
+
+def at(iso: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings with ORGLOAD_NOW set to ``iso``."""
+    monkeypatch.setenv("ORGLOAD_NOW", iso)
+    from orgload.settings import load_settings
+
+    return load_settings()
+
+
+def register(engine: Engine, client_id: str = "acme", **kwargs: Any) -> None:
+    with engine.begin() as conn:
+        add_client(
+            conn,
+            client_id,
+            "ACME SpA",
+            SANTIAGO,
+            "admin@acme.cl",
+            datetime.now().astimezone(),
+            **kwargs,
+        )
+
+
+def load(settings: Settings, engine: Engine, *paths: Path, **options: Any):
+    return run_load(settings, LoadRequest("acme", list(paths), **options), engine)
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple]]:
+    """Every row of both entity tables, in key order (what a revert must restore exactly)."""
+    with engine.connect() as conn:
+        return {
+            "units": [
+                tuple(r) for r in conn.execute(select(units).order_by(units.c.codigo_unidad))
+            ],
+            "people": [tuple(r) for r in conn.execute(select(people).order_by(people.c.rut))],
+        }
+
+
+def drop_most_people(sheets: dict) -> None:
+    """Keep ~57 of 250 people and clear every manager RUT so that references stay valid."""
+    sheets["personas"].delete_rows(60, sheets["personas"].max_row)
+    for sheet in sheets.values():
+        headers = [c.value for c in sheet[1]]
+        column = headers.index("RUT Jefatura") + 1
+        for row in range(2, sheet.max_row + 1):
+            sheet.cell(row, column).value = None
+
+
+def rewrite(source: Path, target: Path, edit) -> Path:
+    """Copy a workbook through openpyxl, letting ``edit(sheets)`` change cells first."""
+    workbook = openpyxl.load_workbook(source)
+    edit({ws.title.lower(): ws for ws in workbook.worksheets})
+    workbook.save(target)
+    return target
+
+
+@pytest.fixture
+def client(engine: Engine) -> str:
+    register(engine)
+    return "acme"
+
+
+def test_first_load_inserts_everything_and_uses_the_quota(
+    settings: Settings, engine: Engine, client: str, samples: Path
+) -> None:
+    outcome = load(settings, engine, samples / NOV)
+    data = outcome.to_dict()
+    assert data["status"] == "applied"
+    assert outcome.exit_code == 0
+    assert data["changes"]["unidades"] == {
+        "inserted": 22,
+        "updated": 0,
+        "deactivated": 0,
+        "unchanged": 0,
+    }
+    assert data["changes"]["personas"]["inserted"] == 250
+    assert data["quota"]["used"] is True
+    assert set(data) == {
+        "status",
+        "load_id",
+        "client_id",
+        "period",
+        "changes",
+        "errors",
+        "warnings",
+        "incident",
+        "quota",
+    }
+    with engine.connect() as conn:
+        stored = conn.execute(select(people).where(people.c.rut == "12345678-5")).first()
+        logged = conn.execute(
+            select(change_log).where(change_log.c.load_id == data["load_id"])
+        ).all()
+    assert len(logged) == 22 + 250
+    assert stored is None or stored.active
+
+
+def test_second_month_gives_the_exact_diff_of_the_generator(
+    engine: Engine, client: str, samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planted = json.loads((samples / "expected.json").read_text("utf-8"))
+    expected = planted[DEC]["changes_after_2026-11"]
+    nov = at("2026-11-10T10:00:00-03:00", monkeypatch)
+    assert load(nov, engine, samples / NOV).status == "applied"
+    dec = at("2026-12-03T10:00:00-03:00", monkeypatch)
+    outcome = load(dec, engine, samples / DEC)
+    assert outcome.status == "applied"
+    assert outcome.to_dict()["changes"] == expected
+    with engine.connect() as conn:
+        active_units = (
+            conn.execute(select(units.c.codigo_unidad).where(units.c.active)).scalars().all()
+        )
+        gone = conn.execute(select(units).where(units.c.codigo_unidad == "TI-01")).one()
+    assert len(active_units) == 22
+    assert gone.active is False  # deactivated, never deleted
+
+
+def test_cosmetic_reupload_changes_nothing(
+    settings: Settings, engine: Engine, client: str, samples: Path
+) -> None:
+    assert load(settings, engine, samples / NOV).status == "applied"
+    # The same data as Spanish-Excel CSV: other bytes, other spacing, dates as text.
+    outcome = load(
+        settings, engine, samples / "csv" / "unidades.csv", samples / "csv" / "personas.csv"
+    )
+    assert outcome.status == "no_changes"
+    assert outcome.exit_code == 0
+    assert all(
+        c["inserted"] == c["updated"] == c["deactivated"] == 0 for c in outcome.changes().values()
+    )
+
+
+def test_resubmitting_the_applied_file_is_already_applied(
+    settings: Settings, engine: Engine, client: str, samples: Path
+) -> None:
+    first = load(settings, engine, samples / NOV)
+    again = load(settings, engine, samples / NOV)
+    assert again.status == "already_applied"
+    assert again.exit_code == 0
+    assert again.load_id != first.load_id
+
+
+def test_quota_exhausted_then_next_month_opens(
+    engine: Engine, client: str, samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 23:30 on the last day of November in Santiago is still November (02:30 UTC, Dec 1).
+    nov = at("2026-11-01T09:00:00-03:00", monkeypatch)
+    assert load(nov, engine, samples / NOV).status == "applied"
+    late = at("2026-11-30T23:30:00-03:00", monkeypatch)
+    refused = load(late, engine, samples / DEC)
+    assert refused.status == "quota_exhausted"
+    assert refused.exit_code == 3
+    assert refused.to_dict()["quota"] == {
+        "period": "2026-11",
+        "used": True,
+        "next_period_starts": "2026-12-01T00:00:00-03:00",
+    }
+    dec = at("2026-12-01T00:30:00-03:00", monkeypatch)
+    assert load(dec, engine, samples / DEC).status == "applied"
+
+
+def test_period_follows_the_client_timezone() -> None:
+    instant = datetime.fromisoformat("2026-12-01T02:30:00+00:00")
+    assert period_of(instant, SANTIAGO) == "2026-11"
+    assert period_of(instant, "UTC") == "2026-12"
+    assert next_period_start("2026-12", SANTIAGO).isoformat() == "2027-01-01T00:00:00-03:00"
+    # April in Chile is winter time (UTC-4) after the DST switch.
+    assert next_period_start("2027-04", SANTIAGO).isoformat() == "2027-05-01T00:00:00-04:00"
+
+
+def test_override_quota_applies_a_correction_with_its_reason(
+    settings: Settings, engine: Engine, client: str, samples: Path
+) -> None:
+    load(settings, engine, samples / NOV)
+    outcome = load(
+        settings, engine, samples / DEC, override_quota=True, reason="ticket 42: wrong unit tree"
+    )
+    assert outcome.status == "applied"
+    from loaders.store import get_load
+
+    with engine.connect() as conn:
+        record = get_load(conn, outcome.load_id)
+        claims = conn.execute(select(quota_periods)).all()
+    assert record["override_quota"] is True
+    assert record["reason"] == "ticket 42: wrong unit tree"
+    assert len(claims) == 1  # the correction did not take a second slot
+
+
+def test_empty_diff_is_no_changes_even_when_the_quota_is_used(
+    settings: Settings, engine: Engine, client: str, samples: Path, tmp_path: Path
+) -> None:
+    load(settings, engine, samples / NOV)
+    export_xlsx(_frames(engine), tmp_path / "export.xlsx")
+    outcome = load(settings, engine, tmp_path / "export.xlsx")
+    assert outcome.status == "no_changes"
+
+
+def _frames(engine: Engine):
+    with engine.connect() as conn:
+        return current_frames(conn, "acme")
+
+
+def test_export_round_trips_in_every_format(
+    settings: Settings, engine: Engine, client: str, samples: Path, tmp_path: Path
+) -> None:
+    load(settings, engine, samples / DEC)
+    frames = _frames(engine)
+    export_xlsx(frames, tmp_path / "a.xlsx")
+    export_csv(frames, tmp_path / "a.zip")
+    written = export_csv(frames, tmp_path / "folder")
+    assert load(settings, engine, tmp_path / "a.xlsx").status == "no_changes"
+    assert load(settings, engine, tmp_path / "a.zip").status == "no_changes"
+    assert load(settings, engine, *written).status == "no_changes"
+    assert len(frames["personas"]) == 253
+
+
+def test_reactivation_counts_as_an_update(
+    engine: Engine, client: str, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nov = at("2026-11-05T10:00:00-03:00", monkeypatch)
+    load(nov, engine, samples / NOV)
+    dec = at("2026-12-05T10:00:00-03:00", monkeypatch)
+    load(dec, engine, samples / DEC)  # deactivates 5 people and unit TI-01
+    jan = at("2027-01-05T10:00:00-03:00", monkeypatch)
+    back = load(jan, engine, samples / NOV)  # everyone is back as in November
+    changes = back.changes()
+    assert back.status == "applied"
+    assert changes["personas"]["inserted"] == 0
+    assert changes["personas"]["deactivated"] == 8  # December's new hires leave again
+    assert changes["personas"]["updated"] == 12 + 5  # changed back + the 5 reactivated
+    assert changes["unidades"]["updated"] == 2  # renamed back + TI-01 reactivated
+    actions = {}
+    with engine.connect() as conn:
+        for action, count in conn.execute(
+            select(change_log.c.action, change_log.c.id).where(change_log.c.load_id == back.load_id)
+        ):
+            actions[action] = actions.get(action, 0) + 1
+    assert actions["reactivate"] == 5 + 1
+
+
+def test_mass_change_is_rejected_then_allowed(
+    engine: Engine, client: str, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nov = at("2026-11-05T10:00:00-03:00", monkeypatch)
+    load(nov, engine, samples / NOV)
+
+    small = rewrite(samples / NOV, tmp_path / "small.xlsx", drop_most_people)
+    dec = at("2026-12-05T10:00:00-03:00", monkeypatch)
+    before = snapshot(engine)
+    rejected = load(dec, engine, small)
+    assert rejected.status == "rejected"
+    assert rejected.exit_code == 1
+    assert [e["code"] for e in rejected.to_dict()["errors"]] == ["mass_change"]
+    assert rejected.to_dict()["errors"][0]["sheet"] == "personas"
+    assert snapshot(engine) == before
+    allowed = load(dec, engine, small, allow_mass_change=True)
+    assert allowed.status == "applied"
+    assert allowed.changes()["personas"]["deactivated"] > 150
+
+
+def test_client_setting_lifts_the_mass_change_guard(
+    engine: Engine, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(engine, allow_mass_change=True)
+    load(at("2026-11-05T10:00:00-03:00", monkeypatch), engine, samples / NOV)
+
+    small = rewrite(samples / NOV, tmp_path / "small.xlsx", drop_most_people)
+    outcome = load(at("2026-12-05T10:00:00-03:00", monkeypatch), engine, small)
+    assert outcome.status == "applied"
+
+
+def test_invalid_file_is_rejected_and_recorded_without_touching_data(
+    settings: Settings, engine: Engine, client: str, samples: Path
+) -> None:
+    outcome = load(settings, engine, samples / "organizacion_invalida.xlsx")
+    assert outcome.status == "rejected"
+    assert outcome.exit_code == 1
+    assert outcome.to_dict()["changes"] is None
+    assert len(outcome.to_dict()["errors"]) == 21
+    assert snapshot(engine) == {"units": [], "people": []}
+    assert outcome.load_id is not None  # recorded in the history
+
+
+def test_dry_run_writes_nothing(
+    settings: Settings, engine: Engine, client: str, samples: Path
+) -> None:
+    outcome = load(settings, engine, samples / NOV, dry_run=True)
+    assert outcome.status == "dry_run"
+    assert outcome.load_id is None
+    assert outcome.changes()["personas"]["inserted"] == 250
+    assert snapshot(engine) == {"units": [], "people": []}
+    assert not (settings.home / "archive").exists()
+
+
+def test_unknown_client_is_refused(settings: Settings, engine: Engine, samples: Path) -> None:
+    with pytest.raises(UnknownClientError):
+        load(settings, engine, samples / NOV)
+
+
+def test_revert_restores_the_previous_snapshot_exactly(
+    engine: Engine, client: str, samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nov = at("2026-11-05T10:00:00-03:00", monkeypatch)
+    load(nov, engine, samples / NOV)
+    november = snapshot(engine)
+    dec = at("2026-12-05T10:00:00-03:00", monkeypatch)
+    applied = load(dec, engine, samples / DEC)
+    assert snapshot(engine) != november
+    reverted = run_revert(dec, applied.load_id, "client sent the wrong month", engine)
+    assert snapshot(engine) == november
+    data = reverted.to_dict()
+    assert data["status"] == "reverted"
+    assert data["reverted_load_id"] == applied.load_id
+    # the revert gives the period back and stands in the history
+    again = load(dec, engine, samples / DEC)
+    assert again.status == "applied"
+
+
+def test_revert_refuses_anything_but_the_latest_applied_load(
+    engine: Engine, client: str, samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = load(at("2026-11-05T10:00:00-03:00", monkeypatch), engine, samples / NOV)
+    dec = at("2026-12-05T10:00:00-03:00", monkeypatch)
+    load(dec, engine, samples / DEC)
+    before = snapshot(engine)
+    with pytest.raises(RefusedError, match="latest"):
+        run_revert(dec, first.load_id, "oops", engine)
+    assert snapshot(engine) == before
+
+
+def test_revert_of_the_first_load_empties_the_client(
+    settings: Settings, engine: Engine, client: str, samples: Path
+) -> None:
+    applied = load(settings, engine, samples / NOV)
+    run_revert(settings, applied.load_id, "test", engine)
+    assert snapshot(engine) == {"units": [], "people": []}
+    with pytest.raises(RefusedError):
+        run_revert(settings, applied.load_id, "twice", engine)
