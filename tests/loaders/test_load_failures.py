@@ -17,7 +17,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 
 from loaders.load import LoadRequest, run_load
@@ -209,7 +209,7 @@ def test_sigkill_mid_apply_leaves_the_previous_snapshot(
         try:
             _drop_hold(engine)
             break
-        except Exception:
+        except Exception:  # the orphaned transaction may still hold its locks: retry
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
