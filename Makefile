@@ -7,6 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME := .demo
+ORGLOAD := ORGLOAD_HOME=$(DEMO_HOME) $(BIN)/orgload
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
@@ -25,16 +26,34 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen
 	touch $@
 
-demo: setup ## Validate the sample files (valid, then invalid) with the embedded defaults
+demo: setup ## Validate the samples, then load two months into a demo client (SQLite, .demo/)
 	@rm -rf $(DEMO_HOME) && mkdir -p $(DEMO_HOME)
-	@echo "== orgload validate: a valid monthly file (sample_data/organizacion_2026-11.xlsx)"
-	ORGLOAD_HOME=$(DEMO_HOME) $(BIN)/orgload validate --client demo sample_data/organizacion_2026-11.xlsx
-	@echo
-	@echo "== orgload validate: a file with errors (sample_data/organizacion_invalida.xlsx); exit 1 expected"
-	ORGLOAD_HOME=$(DEMO_HOME) $(BIN)/orgload validate --client demo sample_data/organizacion_invalida.xlsx \
+	@echo "== 1. validate a file with errors (exit 1 expected): every problem at once, Excel rows"
+	$(ORGLOAD) validate --client demo sample_data/organizacion_invalida.xlsx \
 		--report $(DEMO_HOME)/organizacion_invalida.errores.xlsx; test $$? -eq 1
 	@echo
-	@echo "Annotated error workbook: $(DEMO_HOME)/organizacion_invalida.errores.xlsx"
+	@echo "== 2. create the database and register the client"
+	$(ORGLOAD) db upgrade
+	$(ORGLOAD) clients add demo --name "Demo SpA" --admin-email admin@demo.cl
+	@echo
+	@echo "== 3. November: validate, then the first load (everything is new)"
+	$(ORGLOAD) validate --client demo sample_data/organizacion_2026-11.xlsx
+	ORGLOAD_NOW=2026-11-10T10:00:00-03:00 $(ORGLOAD) load --client demo sample_data/organizacion_2026-11.xlsx
+	@echo
+	@echo "== 4. a second file in November is refused by the monthly quota (exit 3 expected)"
+	ORGLOAD_NOW=2026-11-20T10:00:00-03:00 $(ORGLOAD) load --client demo sample_data/organizacion_2026-12.xlsx; test $$? -eq 3
+	@echo
+	@echo "== 5. December: preview the diff (dry run), then apply it"
+	ORGLOAD_NOW=2026-12-03T10:00:00-03:00 $(ORGLOAD) load --client demo sample_data/organizacion_2026-12.xlsx --dry-run
+	ORGLOAD_NOW=2026-12-03T10:00:00-03:00 $(ORGLOAD) load --client demo sample_data/organizacion_2026-12.xlsx
+	@echo
+	@echo "== 6. history, quota, and the November data again as CSV: no changes"
+	$(ORGLOAD) history --client demo
+	ORGLOAD_NOW=2026-12-03T10:00:00-03:00 $(ORGLOAD) quota --client demo
+	ORGLOAD_NOW=2026-12-04T10:00:00-03:00 $(ORGLOAD) export --client demo --format csv -o $(DEMO_HOME)/export.zip
+	ORGLOAD_NOW=2026-12-04T10:00:00-03:00 $(ORGLOAD) load --client demo $(DEMO_HOME)/export.zip
+	@echo
+	@echo "Done. Data: $(DEMO_HOME)/orgload.db  Error workbook: $(DEMO_HOME)/organizacion_invalida.errores.xlsx"
 
 test: setup lint typecheck unit ## Lint, type-check and run the whole test suite
 
@@ -54,6 +73,7 @@ unit: setup
 
 bench: setup ## Benchmarks against naive baselines (minutes; see docs/performance.md)
 	$(BIN)/python bench/bench_validate.py
+	$(BIN)/python bench/bench_load.py
 
 samples: setup ## Regenerate sample_data/ from its generator
 	$(BIN)/python sample_data/generate.py

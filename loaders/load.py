@@ -211,13 +211,12 @@ def _run_validated(
         )
 
     status_now = quota()
+    if request.dry_run:  # the quota object tells whether a real load would find it used
+        return outcome("dry_run", plan=plan, issues=warnings, quota=status_now)
     if status_now.used and not request.override_quota:
         return finish(
             outcome("quota_exhausted", plan=plan, issues=warnings, quota=status_now), plan
         )
-
-    if request.dry_run:
-        return outcome("dry_run", plan=plan, issues=warnings, quota=status_now)
 
     try:
         load_id, plan = _apply(engine, client, request, validated, plan, record, now, period)

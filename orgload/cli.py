@@ -72,6 +72,9 @@ def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except OrgloadError as exc:
             _fail(exc.message, exc.exit_code)
+        finally:
+            while _engines:  # close pooled connections before the command returns
+                _engines.pop().dispose()
 
     return wrapper
 
@@ -88,12 +91,16 @@ def _settings() -> Settings:
         _fail(exc.message, exc.exit_code)
 
 
+_engines: list[Engine] = []
+
+
 def _engine(settings: Settings) -> Engine:
     """The database engine, after checking it is reachable and its schema is current."""
     from orgload.db import make_engine, reachable
     from orgload.migrate import ensure_current
 
     engine = make_engine(settings)
+    _engines.append(engine)
     with reachable(settings):
         ensure_current(engine)
     return engine
@@ -254,6 +261,7 @@ def db_upgrade() -> None:
     from orgload.migrate import current_revision, upgrade
 
     engine = make_engine(settings)
+    _engines.append(engine)
     with reachable(settings):
         upgrade(engine)
         out.print(f"database schema at revision {current_revision(engine)}")
