@@ -62,7 +62,7 @@ def is_iso_date(values: pd.Series) -> pd.Series:
     """True where the value is ``yyyy-mm-dd`` naming a real calendar day (years 1-9999)."""
     shaped = values.str.fullmatch(ISO_DATE_PATTERN).fillna(False).astype(bool)
     parsed = pd.to_datetime(values.where(shaped), format="%Y-%m-%d", errors="coerce")
-    result = shaped & parsed.notna()
+    result = shaped & parsed.notna() & (values.str[:4] != "0000")  # there is no year 0
     # Timestamps end at 1677 and 2262: dates outside are still dates (then out of range).
     outside = shaped & parsed.isna()
     if outside.any():

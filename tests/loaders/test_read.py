@@ -1,4 +1,4 @@
-"""Reading uploads (loaders/read.py): cell text, CSV decoding, headers, Excel row numbers, limits."""
+"""Reading uploads (loaders/read.py): cell text, CSV decoding, headers, row numbers, limits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cell-level validation (schemas/cells.py): one error per cell, and the same verdicts as pandera."""
+"""Cell-level validation (schemas/cells.py): one error per cell, the same verdicts as pandera."""
 
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def frames(sheet):
 
 
 def _first_failures(sheet: str, frame: pd.DataFrame) -> set[tuple[int, str, str]]:
-    """(row, column, code) of each failing cell's first rule, from ``schema.validate(lazy=True)``."""
+    """(row, column, code) of each failing cell's first rule, by ``schema.validate(lazy=True)``."""
     try:
         sheet_schema(sheet).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:

@@ -54,7 +54,7 @@ def test_both_languages_use_the_same_placeholders(key):
 
 
 def test_only_unknown_column_is_a_warning():
-    assert WARNING_CODES == {"unknown_column"}
+    assert {"unknown_column"} == WARNING_CODES
     assert Issue(code="unknown_column", sheet="unidades", row=1, header="x").is_warning
     assert not Issue(code="required", sheet="unidades", row=2, column="nombre_unidad").is_warning
 
