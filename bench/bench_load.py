@@ -13,9 +13,8 @@ Measured in one run, every figure from a fresh child process (wall time and peak
 2. ``orgload load`` of the main workbook into a new PostgreSQL client (first load);
 3. the same into SQLite (a fresh ``ORGLOAD_HOME``, default SQLite file);
 4. the monthly delta (next month: ~4 % of people updated, hired or gone, 1 % of units renamed)
-   loaded after 2: the
-   whole command, and the apply step alone — ``apply_plan`` timed inside a child that calls the
-   library (validate, plan, then apply in a transaction that is rolled back);
+   loaded after 2: the whole command, and the apply step alone — ``apply_plan`` timed inside a
+   child that calls the library (validate, plan, then apply in a transaction rolled back);
 5. a cosmetic re-upload (same data, other spacing, case and RUT dots) loaded after 2: it must be
    ``no_changes`` and take no longer than ``orgload validate`` of the same file;
 6. the peak RSS of 2; 7. with ``--big N``: the first load of an N-person workbook (PostgreSQL).

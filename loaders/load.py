@@ -8,6 +8,7 @@ transaction of their own, so the history shows every attempt.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections.abc import Sequence
@@ -20,16 +21,26 @@ from sqlalchemy import Connection, Engine
 
 from loaders.apply import apply_plan, revert_changes
 from loaders.archive import archive_upload, upload_name, upload_sha256
+from loaders.incidents import (
+    IncidentDraft,
+    IncidentRef,
+    build_diagnostics,
+    get_incident,
+    record_incident,
+)
 from loaders.limits import Limits
+from loaders.notify import queue_notification, send_pending
 from loaders.plan import ENTITIES, Plan, mass_change_issues, plan_changes
 from loaders.quota import (
     QuotaExhaustedError,
     QuotaStatus,
+    next_period_start,
     period_of,
     quota_status,
     release_quota,
     take_quota,
 )
+from loaders.spool import spool_incident
 from loaders.store import (
     Client,
     data_version,
@@ -46,7 +57,7 @@ from loaders.store import (
 from loaders.validate import ValidatedUpload, validate_upload
 from orgload import clock
 from orgload.db import make_engine, reachable
-from orgload.errors import NotFoundError, RefusedError
+from orgload.errors import DatabaseUnavailableError, NotFoundError, RefusedError
 from orgload.settings import Settings
 from schemas.messages import Lang
 from schemas.report import Issue
@@ -124,6 +135,15 @@ class _NothingToApplyError(Exception):
 def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = None) -> LoadOutcome:
     """Run one load; bad input and refusals come back as outcomes, never as exceptions."""
     engine = engine or make_engine(settings)
+    try:
+        return _run(settings, request, engine)
+    except DatabaseUnavailableError as exc:
+        if request.dry_run:
+            raise
+        return report_unavailable(settings, request, exc)
+
+
+def _run(settings: Settings, request: LoadRequest, engine: Engine) -> LoadOutcome:
     with reachable(settings):
         with engine.connect() as conn:
             client = get_client(conn, request.client_id)
@@ -175,17 +195,23 @@ def _run_validated(
     }
 
     def finish(result: LoadOutcome, changes: Plan | None = None) -> LoadOutcome:
-        """Record a non-applied outcome in its own transaction (never for dry runs)."""
-        if not request.dry_run:
-            summary = _summary(result)
-            with engine.begin() as conn:
-                result.load_id = insert_load(
-                    conn,
-                    status=result.status,
-                    changes=changes.counts() if changes is not None else None,
-                    summary=summary,
-                    **record,
-                )
+        """Record a non-applied outcome in its own transaction (never for dry runs); a failure
+        also opens (or refreshes) its support incident."""
+        if request.dry_run:
+            return result
+        summary = _summary(result)
+        with engine.begin() as conn:
+            result.load_id = insert_load(
+                conn,
+                status=result.status,
+                changes=changes.counts() if changes is not None else None,
+                summary=summary,
+                **record,
+            )
+        if result.status in ("rejected", "failed"):
+            result.incident = _open_incident(
+                settings, engine, client, request, result, record, summary, now
+            )
         return result
 
     if not validated.valid:
@@ -299,6 +325,149 @@ def _apply(
         )
     log.info("applied load %s for client %s: %s", load_id, client.id, plan.counts())
     return load_id, plan
+
+
+FAILED_STEP_CATEGORY = {
+    "validate": "validation",
+    "mass_change": "mass_change",
+    "apply": "apply_error",
+}
+DIAGNOSTIC_ENTRIES = 200
+
+
+def _open_incident(
+    settings: Settings,
+    engine: Engine,
+    client: Client,
+    request: LoadRequest,
+    result: LoadOutcome,
+    record: dict[str, Any],
+    summary: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """Record the incident of a failed load in its own transaction, queue and try its e-mail;
+    spool it when the database cannot take it. Returns the load JSON's ``incident``."""
+    report = result.to_dict(settings.lang)
+    validation = {
+        "codes": summary["codes"],
+        "errors": report["errors"][:DIAGNOSTIC_ENTRIES],
+        "warnings": report["warnings"][:DIAGNOSTIC_ENTRIES],
+        "errors_total": len(report["errors"]),
+    }
+    draft = IncidentDraft(
+        category=FAILED_STEP_CATEGORY[result.failed_step or "apply"],
+        client_id=client.id,
+        period=result.period,
+        reported_at=now,
+        load_id=result.load_id,
+        flow_run_id=request.flow_run_id,
+        failed_step=result.failed_step,
+        diagnostics=build_diagnostics(
+            client_id=client.id,
+            period=result.period,
+            load_id=result.load_id,
+            flow_run_id=request.flow_run_id,
+            file_name=record["file_name"],
+            sha256=record["sha256"],
+            archive_path=record["archive_path"],
+            failed_step=result.failed_step,
+            exception=summary.get("exception"),
+            validation=validation,
+        ),
+    )
+    attachment = json.dumps(
+        {"errors": report["errors"], "warnings": report["warnings"]}, ensure_ascii=False
+    )
+    try:
+        with reachable(settings), engine.begin() as conn:
+            ref = record_incident(conn, draft, now)
+            queue_notification(
+                conn,
+                get_incident(conn, ref.id),
+                "reported" if ref.created else "repeated",
+                settings,
+                now,
+                client.admin_email,
+                attachment if ref.level == 1 else None,
+            )
+    except DatabaseUnavailableError as exc:
+        return spool_unavailable(settings, draft, str(exc)).to_dict()
+    _try_to_notify(engine, settings, now, ref.id)
+    return ref.to_dict()
+
+
+def _try_to_notify(engine: Engine, settings: Settings, now: datetime, incident_id: str) -> None:
+    """Send an incident's e-mails now if possible; whatever fails stays queued for a retry."""
+    try:
+        send_pending(engine, settings, now, incident_id)
+    except Exception as exc:  # noqa: BLE001 - a notification problem never fails the load
+        log.warning("notifications of %s stay queued: %s", incident_id, exc)
+
+
+def spool_unavailable(settings: Settings, draft: IncidentDraft, reason: str) -> IncidentRef:
+    """The database is unreachable: keep the incident on disk as category ``unavailable``."""
+    spooled = IncidentDraft(
+        category="unavailable",
+        client_id=draft.client_id,
+        period=draft.period,
+        reported_at=draft.reported_at,
+        load_id=draft.load_id,
+        flow_run_id=draft.flow_run_id,
+        failed_step=draft.failed_step,
+        diagnostics={
+            **draft.diagnostics,
+            "original_category": draft.category,
+            "unavailable": reason,
+        },
+        id=draft.id,
+    )
+    spool_incident(settings.spool_dir, spooled)
+    return IncidentRef(spooled.id, spooled.level, spooled.due())
+
+
+def report_unavailable(
+    settings: Settings, request: LoadRequest, error: DatabaseUnavailableError
+) -> LoadOutcome:
+    """A load that could not reach the database: spool its incident, answer ``failed``."""
+    now = clock.now(settings)
+    period = period_of(now, settings.timezone)
+    paths = list(request.paths)
+    draft = IncidentDraft(
+        category="unavailable",
+        client_id=request.client_id,
+        period=period,
+        reported_at=now,
+        flow_run_id=request.flow_run_id,
+        failed_step="connect",
+        diagnostics=build_diagnostics(
+            client_id=request.client_id,
+            period=period,
+            load_id=None,
+            flow_run_id=request.flow_run_id,
+            file_name=upload_name(paths),
+            sha256=upload_sha256(paths) if all(p.is_file() for p in paths) else None,
+            archive_path=None,
+            failed_step="connect",
+            exception={"type": type(error).__name__, "message": str(error)},
+            validation=None,
+        ),
+    )
+    try:
+        archived = archive_upload(settings.home / "archive", paths)
+        draft.diagnostics["archive_path"] = str(archived.folder)
+    except OSError as exc:
+        draft.diagnostics["archive_error"] = str(exc)
+    ref = spool_unavailable(settings, draft, str(error))
+    quota = QuotaStatus(period, None, next_period_start(period, settings.timezone))
+    return LoadOutcome(
+        "failed",
+        request.client_id,
+        period,
+        quota,
+        incident=ref.to_dict(),
+        detail=str(error),
+        failed_step="connect",
+    )
 
 
 def _summary(result: LoadOutcome) -> dict[str, Any]:

@@ -39,7 +39,7 @@ class QuotaStatus:
     """Whether the period's monthly load is used, and when the next period opens."""
 
     period: str
-    used: bool
+    used: bool | None  # None: the database could not be asked
     next_period_starts: datetime
 
     def to_dict(self) -> dict[str, Any]:

@@ -59,8 +59,13 @@ Files = Annotated[
 
 db_app = typer.Typer(help="Esquema de la base de datos / database schema.", no_args_is_help=True)
 clients_app = typer.Typer(help="Clientes registrados / registered clients.", no_args_is_help=True)
+incidents_app = typer.Typer(
+    help="Incidentes de soporte y plazo SLA / support incidents and the SLA clock.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
+app.add_typer(incidents_app, name="incidents")
 
 
 def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
@@ -103,7 +108,22 @@ def _engine(settings: Settings) -> Engine:
     _engines.append(engine)
     with reachable(settings):
         ensure_current(engine)
+        _import_spool(engine, settings)
     return engine
+
+
+def _import_spool(engine: Engine, settings: Settings) -> None:
+    """Incidents spooled while the database was down go in with the first command that
+    reaches it again (exactly once: the import skips ids already stored)."""
+    from loaders.spool import import_spool, spooled_files
+    from orgload import clock
+
+    if spooled_files(settings.spool_dir):
+        imported = import_spool(engine, settings, clock.now(settings))
+        if imported:
+            err.print(
+                f"orgload: imported {len(imported)} spooled incident(s): {', '.join(imported)}"
+            )
 
 
 def _print_json(data: Any) -> None:
@@ -360,9 +380,9 @@ def load(
     if override_quota and not (reason and reason.strip()):
         _fail("--override-quota needs --reason TEXT")
     _existing(files)
-    from loaders.load import LoadRequest, run_load
+    from loaders.load import LoadRequest, report_unavailable, run_load
+    from orgload.errors import DatabaseUnavailableError
 
-    engine = _engine(settings)
     request = LoadRequest(
         client_id=client,
         paths=files,
@@ -371,7 +391,12 @@ def load(
         override_quota=override_quota,
         reason=reason,
     )
-    outcome = run_load(settings, request, engine)
+    try:
+        outcome = run_load(settings, request, _engine(settings))
+    except DatabaseUnavailableError as exc:
+        if dry_run:
+            raise
+        outcome = report_unavailable(settings, request, exc)
     data = outcome.to_dict(language)
     if as_json:
         _print_json(data)
@@ -391,6 +416,14 @@ def _print_load(outcome: Any, data: dict[str, Any], lang: str) -> None:
     )
     if outcome.detail:
         out.print(f"  {escape(outcome.detail)}")
+    if data["incident"]:
+        inc = data["incident"]
+        due = (
+            f", revisión antes de {inc['review_due_at']}"
+            if es and inc["review_due_at"]
+            else (f", review due {inc['review_due_at']}" if inc["review_due_at"] else "")
+        )
+        out.print(f"  incident {inc['id']} (level {inc['level']}{due})")
     if data["changes"]:
         head = "entidad" if es else "entity"
         out.print(f"  {head:<10} inserted  updated  deactivated  unchanged")
@@ -542,6 +575,266 @@ def export(
         return
     written = export_csv(frames, output or Path(f"{client}-csv"))
     err.print("wrote " + ", ".join(str(p) for p in written))
+
+
+IncidentId = Annotated[str, typer.Argument(help="Id del incidente (INC-…).")]
+By = Annotated[
+    str | None, typer.Option("--by", help="Quién lo hace (por defecto, el usuario del sistema).")
+]
+
+
+def _who(by: str | None) -> str:
+    import getpass
+
+    if by and by.strip():
+        return by.strip()
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def _incident_detail(conn: Any, incident_id: str) -> dict[str, Any]:
+    from loaders.incidents import get_incident, incident_history_of, incident_summary
+
+    row = get_incident(conn, incident_id)
+    history = [
+        {
+            "at": h["at"].isoformat(),
+            "by": h["by"],
+            "action": h["action"],
+            "from_status": h["from_status"],
+            "to_status": h["to_status"],
+            "from_level": h["from_level"],
+            "to_level": h["to_level"],
+            "correction": h["correction"],
+            "comment": h["comment"],
+        }
+        for h in incident_history_of(conn, incident_id)
+    ]
+    return {
+        **incident_summary(row),
+        "occurrences": row["occurrences"],
+        "diagnostics": row["diagnostics"],
+        "history": history,
+    }
+
+
+def _print_incident_line(entry: dict[str, Any]) -> None:
+    due = entry["review_due_at"] or "-"
+    out.print(
+        f"{entry['id']}  L{entry['level']}  {entry['status']:<10} {entry['category']:<12} "
+        f"{escape(entry['client_id'])}  {entry['period'] or '-'}  load {entry['load_id'] or '-'}  "
+        f"reported {entry['reported_at']}  due {due}"
+    )
+
+
+@incidents_app.command("list")
+@_one_line_errors
+def incidents_list(
+    client: Annotated[str | None, typer.Option("--client", help="Solo este cliente.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="reported | in_review | resolved | closed")
+    ] = None,
+    level: Annotated[int | None, typer.Option("--level", help="1, 2 o 3.")] = None,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Solo los que pasaron su plazo de revisión.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Lista incidentes / list incidents, newest first."""
+    settings = _settings()
+    from loaders.incidents import STATUSES, incident_summary, list_incidents
+    from orgload import clock
+
+    if status is not None and status not in STATUSES:
+        _fail(f"--status must be one of {', '.join(STATUSES)}")
+    if level is not None and level not in (1, 2, 3):
+        _fail("--level must be 1, 2 or 3")
+    with _engine(settings).connect() as conn:
+        rows = list_incidents(
+            conn,
+            clock.now(settings),
+            client_id=client,
+            status=status,
+            level=level,
+            overdue=overdue,
+        )
+    entries = [incident_summary(r) for r in rows]
+    if as_json:
+        _print_json(entries)
+        return
+    for entry in entries:
+        _print_incident_line(entry)
+    if not entries:
+        out.print("no incidents")
+
+
+@incidents_app.command("show")
+@_one_line_errors
+def incidents_show(incident_id: IncidentId, as_json: AsJson = False) -> None:
+    """Muestra un incidente con su diagnóstico e historial / show one incident."""
+    settings = _settings()
+    with _engine(settings).connect() as conn:
+        detail = _incident_detail(conn, incident_id)
+    if as_json:
+        _print_json(detail)
+        return
+    _print_incident_line(detail)
+    diag = detail["diagnostics"]
+    for key in ("file_name", "sha256", "archive_path", "failed_step", "flow_run_id"):
+        out.print(f"  {key}: {escape(str(diag.get(key)))}")
+    if diag.get("exception"):
+        out.print(
+            f"  exception: {escape(diag['exception'].get('type', ''))}: "
+            f"{escape(str(diag['exception'].get('message', '')))}"
+        )
+    if (diag.get("validation") or {}).get("codes"):
+        out.print(f"  validation: {diag['validation']['codes']}")
+    for h in detail["history"]:
+        change = f"{h['from_status'] or ''}→{h['to_status'] or ''}" if h["to_status"] else ""
+        out.print(
+            f"  {h['at']}  {escape(h['by'])}  {h['action']} {change} "
+            f"{escape(h['correction'] or '')} {escape(h['comment'] or '')}"
+        )
+
+
+@incidents_app.command("escalate")
+@_one_line_errors
+def incidents_escalate(
+    incident_id: IncidentId,
+    reason: Annotated[str, typer.Option("--reason", help="Por qué se escala.")],
+    by: By = None,
+    as_json: AsJson = False,
+) -> None:
+    """Escala de nivel 1 a 2; el plazo se reinicia / escalate level 1 → 2."""
+    settings = _settings()
+    from loaders.incidents import escalate
+    from loaders.load import _try_to_notify
+    from loaders.notify import queue_notification
+    from orgload import clock
+
+    if not reason.strip():
+        _fail("--reason must not be empty")
+    now = clock.now(settings)
+    engine = _engine(settings)
+    with engine.begin() as conn:
+        row = escalate(conn, incident_id, reason, _who(by), now)
+        queue_notification(conn, row, "escalated", settings, now, None)
+    _try_to_notify(engine, settings, now, incident_id)
+    with engine.connect() as conn:
+        detail = _incident_detail(conn, incident_id)
+    if as_json:
+        _print_json(detail)
+    else:
+        out.print(f"{incident_id} escalated to level 2; review due {detail['review_due_at']}")
+
+
+@incidents_app.command("transition")
+@_one_line_errors
+def incidents_transition(
+    incident_id: IncidentId,
+    to: Annotated[str, typer.Option("--to", help="in_review | resolved | closed")],
+    correction: Annotated[
+        str | None,
+        typer.Option(
+            "--correction",
+            help="Con resolved: recommendation | configuration | data | database | application",
+        ),
+    ] = None,
+    by: By = None,
+    comment: Annotated[str | None, typer.Option("--comment", help="Comentario.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Avanza el ciclo de vida / move the incident along its lifecycle."""
+    settings = _settings()
+    from loaders.incidents import transition
+    from orgload import clock
+
+    engine = _engine(settings)
+    with engine.begin() as conn:
+        transition(
+            conn,
+            incident_id,
+            to,
+            by=_who(by),
+            now=clock.now(settings),
+            correction=correction,
+            comment=comment,
+        )
+    with engine.connect() as conn:
+        detail = _incident_detail(conn, incident_id)
+    if as_json:
+        _print_json(detail)
+    else:
+        out.print(f"{incident_id} is now {detail['status']}")
+
+
+@incidents_app.command("replay")
+@_one_line_errors
+def incidents_replay(incident_id: IncidentId, as_json: AsJson = False, lang: Lang = None) -> None:
+    """Re-ejecuta el archivo del incidente como simulación / replay the stored file as a dry run."""
+    settings = _settings()
+    language = _lang(settings, lang)
+    from loaders.incidents import get_incident
+    from loaders.load import LoadRequest, run_load
+    from orgload.errors import NotFoundError
+
+    engine = _engine(settings)
+    with engine.connect() as conn:
+        row = get_incident(conn, incident_id)
+    folder = row["diagnostics"].get("archive_path")
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file()) if folder else []
+    if not files:
+        raise NotFoundError(f"incident {incident_id} has no archived file to replay ({folder})")
+    outcome = run_load(
+        settings, LoadRequest(client_id=row["client_id"], paths=files, dry_run=True), engine
+    )
+    data = outcome.to_dict(language)
+    if as_json:
+        _print_json(data)
+    else:
+        _print_load(outcome, data, language)
+    raise typer.Exit(outcome.exit_code)
+
+
+@incidents_app.command("import-spool")
+@_one_line_errors
+def incidents_import_spool(as_json: AsJson = False) -> None:
+    """Importa los incidentes guardados mientras la base no estaba / import spooled incidents."""
+    settings = _settings()
+    from loaders.spool import import_spool, spooled_files
+    from orgload import clock
+
+    before = len(spooled_files(settings.spool_dir))
+    engine = _engine(settings)  # imports them already
+    imported = import_spool(engine, settings, clock.now(settings))
+    left = len(spooled_files(settings.spool_dir))
+    if as_json:
+        _print_json({"spooled_before": before, "imported": imported, "left": left})
+    else:
+        out.print(f"spool: {before} file(s) found, {left} left")
+
+
+@incidents_app.command("watch")
+@_one_line_errors
+def incidents_watch(as_json: AsJson = False) -> None:
+    """Plazos SLA: vencidos y por vencer; reintenta correos / SLA watch, retry e-mails."""
+    settings = _settings()
+    from loaders.watch import run_sla_watch
+    from orgload import clock
+
+    result = run_sla_watch(_engine(settings), settings, clock.now(settings))
+    if as_json:
+        _print_json(result)
+        return
+    out.print(
+        f"overdue: {len(result['overdue'])}, due soon: {len(result['due_soon'])}, "
+        f"e-mails sent: {result['notifications']['sent']}, "
+        f"still queued: {result['notifications']['failed']}"
+    )
+    for entry in result["overdue"]:
+        _print_incident_line(entry)
 
 
 def main() -> None:

@@ -164,6 +164,64 @@ change_log = Table(
 )
 
 
+# Support incidents (SPEC §5). Ids are text ("INC-…") so that an incident spooled while the
+# database was down keeps its id when imported: importing twice hits the primary key.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(20), primary_key=True),
+    Column("category", String(20), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("client_id", String(64), nullable=False, index=True),
+    Column("period", String(7)),
+    Column("load_id", Integer),
+    Column("flow_run_id", String(64)),
+    Column("failed_step", String(40)),
+    Column("diagnostics", JsonDoc, nullable=False),
+    Column("occurrences", Integer, nullable=False, default=1),
+    Column("reported_at", UtcDateTime, nullable=False),
+    Column("review_due_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_incidents_open", "client_id", "period", "status", "level"),
+)
+
+incident_history = Table(
+    "incident_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(20), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("action", String(20), nullable=False),  # reported | repeated | escalated | transition
+    Column("from_status", String(12)),
+    Column("to_status", String(12)),
+    Column("from_level", Integer),
+    Column("to_level", Integer),
+    Column("correction", String(20)),
+    Column("comment", Text),
+)
+
+# E-mails waiting to be sent; a failed send stays here and is retried (never lost, sent once).
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", String(20), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # reported | escalated | repeated | overdue
+    Column("recipient", String(254)),
+    Column("subject", String(500), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("attachment_name", String(200)),
+    Column("attachment", Text),
+    Column("status", String(10), nullable=False),  # pending | sent
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+)
+
+
 def make_engine(settings: Settings) -> Engine:
     """The engine for the configured database; SQLite gets WAL, a busy timeout and IMMEDIATE
     transactions so that concurrent writers queue instead of failing."""

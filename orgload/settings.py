@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orgload.errors import ConfigurationError
@@ -55,6 +55,27 @@ class Settings(BaseSettings):
         description="An xlsx/zip whose uncompressed content exceeds this is refused, in MB.",
     )
 
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for notifications; unset = e-mails stay queued."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(default=None, description="SMTP user, if it needs login.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP link with STARTTLS.")
+    smtp_timeout: float = Field(default=10, gt=0, le=300, description="SMTP timeout, seconds.")
+    mail_from: str = Field(
+        default="orgload@localhost", description="Sender address of notifications."
+    )
+    support_email: str | None = Field(
+        default=None, description="Support address: receives level 2 and 3 incidents."
+    )
+    sla_soon_hours: float = Field(
+        default=2,
+        ge=0,
+        le=9,
+        description="The SLA watch flags incidents due within this many coverage hours.",
+    )
+
     @field_validator("now")
     @classmethod
     def _now_has_offset(cls, value: datetime | None) -> datetime | None:
@@ -78,6 +99,10 @@ class Settings(BaseSettings):
     @property
     def max_uncompressed_bytes(self) -> int:
         return int(self.max_uncompressed_mb * 1_000_000)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.home / "spool" / "incidents"
 
     @property
     def resolved_database_url(self) -> str:

@@ -276,7 +276,7 @@ def test_read_upload_reports_each_bad_file_and_reads_the_good_ones(tmp_path):
     assert list(upload.sheets) == [UNIDADES]
 
 
-def test_read_upload_refuses_an_encrypted_csv_inside_a_zip(tmp_path):
+def test_read_upload_refuses_a_password_protected_csv_inside_a_zip(tmp_path):
     archive = write_zip(tmp_path / "org.zip", {"unidades.csv": b"codigo_unidad\nA\n"})
     data = bytearray(archive.read_bytes())
     with zipfile.ZipFile(archive) as z:
@@ -287,4 +287,4 @@ def test_read_upload_refuses_an_encrypted_csv_inside_a_zip(tmp_path):
     data[info.header_offset + 6] |= 0x1
     archive.write_bytes(bytes(data))
     upload = read_upload([archive])
-    assert [i.code for i in upload.issues] == ["unreadable_file"]
+    assert [(i.code, i.key) for i in upload.issues] == [("unreadable_file", "unreadable_file/xls")]

@@ -1,0 +1,59 @@
+"""Incidents that could not reach the database wait here, one JSON file each (SPEC §5).
+
+Writes are atomic (temporary file, fsync, rename). Import is exactly once: an incident keeps
+its id, the import skips ids already stored, and a file is deleted only after its incident is
+committed — a crash in between leaves a file whose next import is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from loaders.incidents import IncidentDraft, get_incident, incident_exists, record_incident
+from loaders.notify import queue_notification
+from orgload.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def spool_incident(spool_dir: Path, draft: IncidentDraft) -> Path:
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    target = spool_dir / f"{draft.id}.json"
+    temporary = spool_dir / f".{draft.id}.{os.getpid()}.tmp"
+    with temporary.open("w", encoding="utf-8") as handle:
+        json.dump(draft.to_dict(), handle, ensure_ascii=False, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(target)
+    log.warning("database unreachable: incident %s spooled to %s", draft.id, target)
+    return target
+
+
+def spooled_files(spool_dir: Path) -> list[Path]:
+    return sorted(spool_dir.glob("INC-*.json")) if spool_dir.is_dir() else []
+
+
+def import_spool(engine: Engine, settings: Settings, now: datetime) -> list[str]:
+    """Store every spooled incident not stored yet (and queue its e-mail); returns their ids."""
+    imported = []
+    for path in spooled_files(settings.spool_dir):
+        try:
+            draft = IncidentDraft.from_dict(json.loads(path.read_text("utf-8")))
+        except (ValueError, TypeError, KeyError):
+            log.error("unreadable spool file %s left in place", path)
+            continue
+        with engine.begin() as conn:
+            if not incident_exists(conn, draft.id):
+                record_incident(conn, draft, now)
+                queue_notification(
+                    conn, get_incident(conn, draft.id), "reported", settings, now, None
+                )
+                imported.append(draft.id)
+        path.unlink(missing_ok=True)
+    return imported
