@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select, update
 
-from loaders.sla import add_coverage_hours, coverage_hours_between, review_due_at
+from loaders.sla import COVERAGE_TZ, add_coverage_hours, coverage_hours_between, review_due_at
 from orgload.db import incident_history, incidents
 from orgload.errors import NotFoundError, RefusedError
 
@@ -104,8 +105,7 @@ class IncidentRef:
     created: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        due = self.review_due_at.isoformat() if self.review_due_at else None
-        return {"id": self.id, "level": self.level, "review_due_at": due}
+        return {"id": self.id, "level": self.level, "review_due_at": chile(self.review_due_at)}
 
 
 def build_diagnostics(
@@ -374,6 +374,11 @@ def sla_watch(conn: Connection, now: datetime, soon_hours: float) -> dict[str, l
     return {"overdue": overdue, "due_soon": soon}
 
 
+def chile(instant: datetime | None) -> str | None:
+    """Instants shown to analysts: ISO-8601 in Chile time, with its offset."""
+    return instant.astimezone(ZoneInfo(COVERAGE_TZ)).isoformat() if instant else None
+
+
 def incident_summary(row: dict[str, Any]) -> dict[str, Any]:
     """The JSON of ``orgload incidents list`` (SPEC §6)."""
     return {
@@ -384,6 +389,6 @@ def incident_summary(row: dict[str, Any]) -> dict[str, Any]:
         "client_id": row["client_id"],
         "period": row["period"],
         "load_id": row["load_id"],
-        "reported_at": row["reported_at"].isoformat(),
-        "review_due_at": row["review_due_at"].isoformat() if row["review_due_at"] else None,
+        "reported_at": chile(row["reported_at"]),
+        "review_due_at": chile(row["review_due_at"]),
     }

@@ -29,7 +29,7 @@ from loaders.incidents import (
     record_incident,
 )
 from loaders.limits import Limits
-from loaders.notify import queue_notification, send_pending
+from loaders.notify import queue_notification, send_quietly
 from loaders.plan import ENTITIES, Plan, mass_change_issues, plan_changes
 from loaders.quota import (
     QuotaExhaustedError,
@@ -392,16 +392,8 @@ def _open_incident(
             )
     except DatabaseUnavailableError as exc:
         return spool_unavailable(settings, draft, str(exc)).to_dict()
-    _try_to_notify(engine, settings, now, ref.id)
+    send_quietly(engine, settings, now, ref.id)
     return ref.to_dict()
-
-
-def _try_to_notify(engine: Engine, settings: Settings, now: datetime, incident_id: str) -> None:
-    """Send an incident's e-mails now if possible; whatever fails stays queued for a retry."""
-    try:
-        send_pending(engine, settings, now, incident_id)
-    except Exception as exc:  # noqa: BLE001 - a notification problem never fails the load
-        log.warning("notifications of %s stay queued: %s", incident_id, exc)
 
 
 def spool_unavailable(settings: Settings, draft: IncidentDraft, reason: str) -> IncidentRef:

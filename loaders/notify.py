@@ -100,7 +100,7 @@ def queue_notification(
     """Queue the e-mail of an incident event; None when there is nobody to send it to."""
     recipient = admin_email if incident["level"] == 1 else settings.support_email
     if not recipient:
-        log.warning(
+        log.info(
             "incident %s: no recipient for a level %s e-mail", incident["id"], incident["level"]
         )
         return None
@@ -155,6 +155,14 @@ def _send(message: EmailMessage, settings: Settings) -> None:
         smtp.send_message(message)
 
 
+def send_quietly(engine: Engine, settings: Settings, now: datetime, incident_id: str) -> None:
+    """Send an incident's e-mails now if possible; whatever fails stays queued for a retry."""
+    try:
+        send_pending(engine, settings, now, incident_id)
+    except Exception as exc:  # noqa: BLE001 - a notification problem never fails the caller
+        log.warning("notifications of %s stay queued: %s", incident_id, exc)
+
+
 def send_pending(
     engine: Engine, settings: Settings, now: datetime, incident_id: str | None = None
 ) -> dict[str, int]:
@@ -168,6 +176,8 @@ def send_pending(
         query = query.where(notifications.c.incident_id == incident_id)
     with engine.connect() as conn:
         pending = [dict(r) for r in conn.execute(query).mappings()]
+    if not settings.smtp_host:  # nothing to try: e-mails wait until SMTP is configured
+        return {"sent": 0, "failed": len(pending)}
     sent = failed = 0
     for row in pending:
         try:

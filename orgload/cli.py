@@ -491,10 +491,12 @@ def quota(client: ClientId, as_json: AsJson = False) -> None:
 def history(client: ClientId, as_json: AsJson = False) -> None:
     """Historial de cargas, más reciente primero / load history, newest first."""
     settings = _settings()
+    from zoneinfo import ZoneInfo
+
     from loaders.store import get_client, load_history
 
     with _engine(settings).connect() as conn:
-        get_client(conn, client)
+        found = get_client(conn, client)
         rows = load_history(conn, client)
     entries = [
         {
@@ -503,7 +505,7 @@ def history(client: ClientId, as_json: AsJson = False) -> None:
             "period": r["period"],
             "file_name": r["file_name"],
             "sha256": r["sha256"],
-            "created_at": r["created_at"].isoformat(),
+            "created_at": r["created_at"].astimezone(ZoneInfo(found.timezone)).isoformat(),
             "changes": r["changes"],
             "reason": r["reason"],
         }
@@ -595,12 +597,12 @@ def _who(by: str | None) -> str:
 
 
 def _incident_detail(conn: Any, incident_id: str) -> dict[str, Any]:
-    from loaders.incidents import get_incident, incident_history_of, incident_summary
+    from loaders.incidents import chile, get_incident, incident_history_of, incident_summary
 
     row = get_incident(conn, incident_id)
     history = [
         {
-            "at": h["at"].isoformat(),
+            "at": chile(h["at"]),
             "by": h["by"],
             "action": h["action"],
             "from_status": h["from_status"],
@@ -710,8 +712,7 @@ def incidents_escalate(
     """Escala de nivel 1 a 2; el plazo se reinicia / escalate level 1 → 2."""
     settings = _settings()
     from loaders.incidents import escalate
-    from loaders.load import _try_to_notify
-    from loaders.notify import queue_notification
+    from loaders.notify import queue_notification, send_quietly
     from orgload import clock
 
     if not reason.strip():
@@ -721,7 +722,7 @@ def incidents_escalate(
     with engine.begin() as conn:
         row = escalate(conn, incident_id, reason, _who(by), now)
         queue_notification(conn, row, "escalated", settings, now, None)
-    _try_to_notify(engine, settings, now, incident_id)
+    send_quietly(engine, settings, now, incident_id)
     with engine.connect() as conn:
         detail = _incident_detail(conn, incident_id)
     if as_json:

@@ -173,7 +173,7 @@ def _first_failures(sheet: str, frame: pd.DataFrame) -> set[tuple[int, str, str]
 
 
 SLOW = settings(
-    max_examples=12,  # pandera's lazy validation takes ~0.15 s per frame
+    max_examples=10,  # pandera's lazy validation takes ~0.15 s per frame
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -209,7 +209,7 @@ def _checks():
 def test_fast_check_equals_pandera_check_call(sheet, name, number):
     check = sheet_schema(sheet).columns[name].checks[number]
 
-    @settings(max_examples=25, deadline=None, database=None)
+    @settings(max_examples=15, deadline=None, database=None)
     @given(st.lists(CELL.filter(lambda v: v is not None), max_size=12))
     def agree(values):
         series = pd.Series(values, dtype="str", index=pd.RangeIndex(2, len(values) + 2))

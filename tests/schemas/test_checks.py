@@ -21,7 +21,7 @@ from schemas.checks import (
     rut_check_digits,
 )
 
-SETTINGS = settings(max_examples=150, deadline=None, database=None)
+SETTINGS = settings(max_examples=100, deadline=None, database=None)
 
 
 def text(values, index=None):
