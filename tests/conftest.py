@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -139,3 +139,45 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings)
     yield engine
     engine.dispose()
+
+
+# --- a real SMTP server on loopback ---------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MailSink:
+    """aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        import email
+        from email import policy
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MailSink, int]]:
+    """A real aiosmtpd server on 127.0.0.1, configured as orgload's SMTP server."""
+    from aiosmtpd.controller import Controller
+
+    sink = MailSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("ORGLOAD_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("ORGLOAD_SMTP_PORT", str(port))
+    monkeypatch.setenv("ORGLOAD_SUPPORT_EMAIL", "soporte@saas.cl")
+    monkeypatch.setenv("ORGLOAD_SMTP_TIMEOUT", "5")
+    yield sink, port
+    controller.stop()
