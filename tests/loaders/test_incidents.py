@@ -60,7 +60,8 @@ def _break_writes(engine: Engine) -> None:
             )
             conn.execute(
                 text(
-                    "CREATE TRIGGER boom BEFORE INSERT ON people FOR EACH ROW EXECUTE FUNCTION boom()"
+                    "CREATE TRIGGER boom BEFORE INSERT ON people "
+                    "FOR EACH ROW EXECUTE FUNCTION boom()"
                 )
             )
         else:
