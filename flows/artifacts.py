@@ -1,0 +1,100 @@
+"""Prefect artifacts of a run: a markdown summary, a table of errors, links to the reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+FIRST_ERRORS = 20
+TABLE_ROWS = 500
+
+
+def _key(prefix: str, client_id: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    cleaned = "".join(c if c.isalnum() else "-" for c in client_id.lower()).strip("-")
+    return f"{prefix}-{cleaned or 'client'}"[:100]
+
+
+def _errors_markdown(errors: list[dict[str, Any]]) -> list[str]:
+    if not errors:
+        return []
+    lines = ["", f"### First errors ({min(len(errors), FIRST_ERRORS)} of {len(errors)})", ""]
+    lines += ["| sheet | row | column | code | message |", "|---|---|---|---|---|"]
+    for e in errors[:FIRST_ERRORS]:
+        message = str(e["message"]).replace("|", "\\|")
+        lines.append(
+            f"| {e['sheet'] or ''} | {e['row'] or ''} | {e['header'] or e['column'] or ''} "
+            f"| `{e['code']}` | {message} |"
+        )
+    return lines
+
+
+def publish_load(result: dict[str, Any], file_name: str) -> None:
+    """Summary of a load: status, change counts, quota, incident, first errors."""
+    client = result["client_id"]
+    lines = [
+        f"## orgload load — {client} — {result['period']}",
+        "",
+        f"**Status:** `{result['status']}`  ",
+        f"**File:** {file_name}  ",
+        f"**Load id:** {result['load_id'] or '—'}  ",
+        f"**Quota {result['quota']['period']}:** "
+        f"{'used' if result['quota']['used'] else 'available'}; next period starts "
+        f"{result['quota']['next_period_starts']}",
+    ]
+    if result["incident"]:
+        inc = result["incident"]
+        lines.append(
+            f"**Incident:** {inc['id']} (level {inc['level']}, review due "
+            f"{inc['review_due_at'] or '—'})"
+        )
+    if result["changes"]:
+        lines += [
+            "",
+            "| entity | inserted | updated | deactivated | unchanged |",
+            "|---|---|---|---|---|",
+        ]
+        for entity, c in result["changes"].items():
+            lines.append(
+                f"| {entity} | {c['inserted']} | {c['updated']} | {c['deactivated']} "
+                f"| {c['unchanged']} |"
+            )
+    lines += _errors_markdown(result["errors"])
+    create_markdown_artifact("\n".join(lines), key=_key("load", client), description="Load summary")
+    if result["errors"]:
+        create_table_artifact(
+            result["errors"][:TABLE_ROWS], key=_key("load-errors", client), description="Errors"
+        )
+
+
+def publish_validation(
+    report: dict[str, Any], client_id: str, file_name: str, reports: list[Path] | None = None
+) -> None:
+    """Summary of a validation: verdict, counts, first errors, links to the written reports."""
+    verdict = "valid" if report["valid"] else "invalid"
+    lines = [
+        f"## orgload validate — {client_id} — {file_name}",
+        "",
+        f"**Result:** `{verdict}` — {report['counts']['unidades']} units, "
+        f"{report['counts']['personas']} people; {len(report['errors'])} errors, "
+        f"{len(report['warnings'])} warnings",
+    ]
+    lines += _errors_markdown(report["errors"])
+    create_markdown_artifact(
+        "\n".join(lines), key=_key("validation", client_id), description="Validation summary"
+    )
+    if report["errors"]:
+        create_table_artifact(
+            report["errors"][:TABLE_ROWS],
+            key=_key("validation-errors", client_id),
+            description="Validation errors",
+        )
+    for path in reports or []:
+        create_link_artifact(
+            path.resolve().as_uri(),
+            link_text=path.name,
+            key=_key("report", client_id),
+            description="Report written for the client",
+        )

@@ -1,0 +1,125 @@
+"""Flow ``monthly-load``: apply one client's monthly file (thin orchestration over loaders)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+
+from flows.artifacts import publish_load
+from flows.hooks import open_run_incident
+from loaders.load import LoadRequest, run_load
+from orgload.settings import load_settings
+
+
+def client_limit(client_id: str) -> str:
+    """The Prefect global concurrency limit that allows one load per client at a time."""
+    return f"orgload-load-{client_id}"
+
+
+@task(name="ensure-client-limit", retries=2, retry_delay_seconds=1)
+def ensure_client_limit(client_id: str) -> str:
+    name = client_limit(client_id)
+    with get_client(sync_client=True) as client:
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, 1)
+        except Exception:  # noqa: BLE001 - a concurrent run created it first
+            client.read_global_concurrency_limit_by_name(name)
+    return name
+
+
+@task(name="run-load")
+def run_load_task(
+    client_id: str,
+    files: list[str],
+    dry_run: bool,
+    allow_mass_change: bool,
+    override_quota: bool,
+    reason: str | None,
+    flow_run_id: str | None,
+) -> dict[str, Any]:
+    settings = load_settings()
+    request = LoadRequest(
+        client_id=client_id,
+        paths=[Path(f) for f in files],
+        dry_run=dry_run,
+        allow_mass_change=allow_mass_change,
+        override_quota=override_quota,
+        reason=reason,
+        flow_run_id=flow_run_id,
+    )
+    return run_load(settings, request).to_dict(settings.lang)
+
+
+@flow(
+    name="monthly-load",
+    description="Validate, diff and apply a client's monthly organization file (SPEC §3-4).",
+    on_failure=[open_run_incident],
+    on_crashed=[open_run_incident],
+    log_prints=False,
+)
+def monthly_load(
+    client_id: str,
+    file: str,
+    dry_run: bool = False,
+    allow_mass_change: bool = False,
+    override_quota: bool = False,
+    reason: str | None = None,
+) -> State:
+    """Apply ``file`` (an .xlsx, or a .zip of the two CSVs) for ``client_id``.
+
+    Args:
+        client_id: Registered client id.
+        file: Path to the upload as the worker sees it (e.g. under ORGLOAD_HOME/inbox/).
+        dry_run: Compute and show the plan without applying it.
+        allow_mass_change: Allow deactivating more than max(20 %, 10) rows (ops only).
+        override_quota: Apply a correction load outside the monthly quota (needs a reason).
+        reason: Why the quota is overridden; recorded on the load.
+    """
+    if override_quota and not (reason and reason.strip()):
+        return Failed(message="override_quota needs a reason")
+    with concurrency(ensure_client_limit(client_id), occupy=1, strict=True):
+        result = run_load_task(
+            client_id,
+            [file],
+            dry_run,
+            allow_mass_change,
+            override_quota,
+            reason,
+            str(flow_run.id) if flow_run.id else None,
+        )
+    publish_load(result, Path(file).name)
+    summary = f"{result['status']} (load {result['load_id']})"
+    if result["status"] == "failed":
+        return Failed(message=summary, data=result)
+    return Completed(message=summary, data=result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m flows.monthly_load --client ID FILE``: run the flow here (ephemeral Prefect)."""
+    parser = argparse.ArgumentParser(prog="python -m flows.monthly_load", description=__doc__)
+    parser.add_argument("--client", required=True)
+    parser.add_argument("file")
+    parser.add_argument("--dry-run", action="store_true")
+    args = parser.parse_args(argv)
+    state = monthly_load(
+        client_id=args.client, file=args.file, dry_run=args.dry_run, return_state=True
+    )
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, dict):
+        print(json.dumps(result, ensure_ascii=False))
+        return {"rejected": 1, "quota_exhausted": 3, "failed": 4}.get(result["status"], 0)
+    print(f"run ended {state.name}: {state.message}", file=sys.stderr)
+    return 4
+
+
+if __name__ == "__main__":
+    sys.exit(main())

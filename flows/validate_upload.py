@@ -1,0 +1,53 @@
+"""Flow ``validate-upload``: check one file and publish its report (writes no data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+
+from flows.artifacts import publish_validation
+from loaders.annotate import write_annotated_report
+from loaders.limits import Limits
+from loaders.validate import validate_upload
+from orgload import clock
+from orgload.settings import load_settings
+
+
+@task(name="validate-file")
+def validate_task(
+    client_id: str, file: str, report_dir: str | None
+) -> tuple[dict[str, Any], list[str]]:
+    settings = load_settings()
+    result = validate_upload(
+        [Path(file)], limits=Limits.from_settings(settings), on_date=clock.today(settings)
+    )
+    report = result.report.to_dict(settings.lang)
+    written: list[str] = []
+    if report_dir:
+        folder = Path(report_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{Path(file).stem}.errores.xlsx"
+        write_annotated_report(target, result, settings.lang)
+        written.append(str(target))
+    return report, written
+
+
+@flow(
+    name="validate-upload",
+    description="Validate an upload against the file format (SPEC §1-2); writes no data.",
+)
+def validate_upload_flow(
+    client_id: str, file: str, report_dir: str | None = None
+) -> dict[str, Any]:
+    """Validate ``file`` for ``client_id``.
+
+    Args:
+        client_id: Client the file belongs to (used to name the artifacts).
+        file: Path to the upload as the worker sees it.
+        report_dir: Optional folder where the annotated error workbook is written.
+    """
+    report, written = validate_task(client_id, file, report_dir)
+    publish_validation(report, client_id, Path(file).name, [Path(p) for p in written])
+    return report
