@@ -52,7 +52,28 @@ def report_run_failure(
     extra: dict[str, Any] | None = None,
 ) -> IncidentRef | None:
     """Open the ``crash`` incident of a dead run unless the run already has one."""
+    owned = engine is None
     engine = engine or make_engine(settings)
+    try:
+        return _report(
+            settings, engine, flow_run_id, client_id, paths, state_name, message, now, extra
+        )
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _report(
+    settings: Settings,
+    engine: Engine,
+    flow_run_id: str,
+    client_id: str,
+    paths: list[Path],
+    state_name: str,
+    message: str,
+    now: datetime,
+    extra: dict[str, Any] | None,
+) -> IncidentRef | None:
     existing_files = [p for p in paths if p.is_file()]
     period = period_of(now, settings.timezone)
     draft = IncidentDraft(

@@ -134,6 +134,7 @@ class _NothingToApplyError(Exception):
 
 def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = None) -> LoadOutcome:
     """Run one load; bad input and refusals come back as outcomes, never as exceptions."""
+    owned = engine is None
     engine = engine or make_engine(settings)
     try:
         return _run(settings, request, engine)
@@ -141,6 +142,9 @@ def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = N
         if request.dry_run:
             raise
         return report_unavailable(settings, request, exc)
+    finally:
+        if owned:  # close the pool we opened; a caller's engine is the caller's
+            engine.dispose()
 
 
 def _run(settings: Settings, request: LoadRequest, engine: Engine) -> LoadOutcome:
@@ -497,7 +501,16 @@ def run_revert(
     settings: Settings, load_id: int, reason: str, engine: Engine | None = None
 ) -> RevertOutcome:
     """Revert the client's latest applied load in one transaction; older loads are refused."""
+    owned = engine is None
     engine = engine or make_engine(settings)
+    try:
+        return _revert(settings, load_id, reason, engine)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _revert(settings: Settings, load_id: int, reason: str, engine: Engine) -> RevertOutcome:
     now = clock.now(settings)
     with reachable(settings), engine.begin() as conn:
         target = get_load(conn, load_id)

@@ -85,4 +85,4 @@ def is_profile(values: pd.Series) -> pd.Series:
 
 def fits(values: pd.Series, max_length: int) -> pd.Series:
     """True where the value has at most ``max_length`` characters."""
-    return (values.str.len() <= max_length).fillna(True).astype(bool)
+    return (values.str.len().fillna(0) <= max_length).astype(bool)

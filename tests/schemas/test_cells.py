@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pandera.pandas as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from schemas.cells import SheetCells, _run_check, check_cells, sheet_schema
@@ -176,6 +176,9 @@ SLOW = settings(
     max_examples=10,  # pandera's lazy validation takes ~0.15 s per frame
     deadline=None,
     database=None,
+    # No shrinking: it would re-run that slow oracle hundreds of times, and a failure already
+    # names the exact (row, column, code) cells the two disagree on.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow],
 )
 
