@@ -299,3 +299,32 @@ def now_utc() -> datetime:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+# Uploads found in ORGLOAD_HOME/inbox/<client_id>/ (SPEC §7): validated once per content (the
+# unique index), queued while valid, applied in the off-peak window. Status: invalid | queued |
+# applying | applied | skipped | failed (meanings in loaders/inbox.py). No foreign key on
+# client_id: a file dropped in the folder of an unregistered client is recorded too.
+inbox_files = Table(
+    "inbox_files",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(64), nullable=False),
+    Column("file_name", String(500), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("path", String(1000), nullable=False),  # where the upload sits now
+    Column("status", String(12), nullable=False),
+    Column("load_id", Integer),
+    Column("load_status", String(20)),
+    Column("report_json_path", String(1000)),
+    Column("report_xlsx_path", String(1000)),
+    Column("errors", Integer),
+    Column("note", String(500)),
+    Column("seen_at", UtcDateTime, nullable=False),
+    Column("validated_at", UtcDateTime),
+    Column("claimed_at", UtcDateTime),
+    Column("applied_at", UtcDateTime),
+    Column("flow_run_id", String(64)),
+    Index("uq_inbox_files_client_sha", "client_id", "sha256", unique=True),
+    Index("ix_inbox_files_status", "status", "seen_at"),
+)

@@ -1,4 +1,4 @@
-"""The flows under Prefect's test harness, on SQLite and PostgreSQL: states, artifacts, incidents."""
+"""The flows under the Prefect test harness, on both databases: states, artifacts, incidents."""
 
 from __future__ import annotations
 

@@ -1,0 +1,602 @@
+"""The inbox and outbox (SPEC §7): find dropped uploads, validate each once, apply them off-peak.
+
+Uploads are dropped in ``ORGLOAD_HOME/inbox/<client_id>/``. ``scan_inbox`` validates every new
+upload, writes its report (JSON + annotated workbook) to ``ORGLOAD_HOME/outbox/<client_id>/``,
+moves it to ``inbox/<client_id>/.processed/<sha256[:16]>/`` (so what is left in the client's
+folder is exactly what is still pending) and records it in ``inbox_files``. ``apply_queued``
+runs the valid ones through ``run_load`` during the off-peak window (22:00–05:59 Chile time), or
+at once when ops force it. Plain functions: the Prefect flows call them, tests call them directly.
+
+Status of an inbox file:
+
+- ``invalid``  — validation found errors; the outbox report says which. Final: the admin fixes
+  the file and drops a new one.
+- ``queued``   — valid; waits for the next off-peak window.
+- ``applying`` — claimed by one ``apply_queued`` run (``claimed_at``). A claim older than
+  ``STALE_CLAIM`` (its worker died) is taken over by the next run; running the load again is
+  safe because a load of the same file is ``already_applied`` and the quota is a database
+  constraint.
+- ``applied``  — ``run_load`` applied it (``load_id``).
+- ``skipped``  — nothing was applied, by design: the client folder is not a registered client
+  (note ``unknown_client``; the file stays in the inbox and is validated as soon as the client
+  is registered), or the load answered ``already_applied``, ``no_changes`` or
+  ``quota_exhausted`` (``load_status``; the note says more).
+- ``failed``   — the load answered ``rejected`` (e.g. ``mass_change``) or ``failed``; ``run_load``
+  opened the support incident and the note names it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time as wallclock
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from loaders.annotate import write_annotated_report
+from loaders.archive import upload_name, upload_sha256
+from loaders.limits import Limits
+from loaders.load import LoadOutcome, LoadRequest, run_load
+from loaders.store import Client, list_clients
+from loaders.validate import ValidatedUpload, validate_upload
+from orgload.db import inbox_files, reachable
+from orgload.errors import DatabaseUnavailableError
+from orgload.settings import Settings
+from schemas.columns import SHEETS, canonical_sheet
+from schemas.messages import Lang
+from schemas.report import Issue, Report
+
+log = logging.getLogger(__name__)
+
+OFF_PEAK_TZ = ZoneInfo("America/Santiago")
+OFF_PEAK_START = time(22, 0)  # the window is 22:00–05:59 Chile time (SPEC §0 and §7)
+OFF_PEAK_END = time(6, 0)
+
+SETTLE_SECONDS = 5.0  # a file modified more recently may still be being copied in
+STALE_CLAIM = timedelta(hours=6)
+PROCESSED = ".processed"
+TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload")
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")  # what loaders.read parses as CSV
+CSV_PAIR_STEM = "unidades-personas"
+UNKNOWN_CLIENT = "unknown_client"
+
+# Load outcome → inbox status.
+APPLY_STATUS = {
+    "applied": "applied",
+    "already_applied": "skipped",
+    "no_changes": "skipped",
+    "quota_exhausted": "skipped",
+    "rejected": "failed",
+    "failed": "failed",
+}
+
+_UNKNOWN_CLIENT_MESSAGE = {
+    "es": "El cliente {client} no está registrado. El archivo queda en la bandeja de entrada y se "
+    "validará cuando soporte lo registre (orgload clients add {client}).",
+    "en": "Client {client} is not registered. The file stays in the inbox and is validated once "
+    "support registers it (orgload clients add {client}).",
+}
+
+
+@dataclass(slots=True)
+class InboxItem:
+    """One upload found in the inbox and what became of it; ``to_dict`` is the artifact row."""
+
+    id: int
+    client_id: str
+    file_name: str
+    sha256: str
+    path: str
+    status: str
+    load_id: int | None = None
+    load_status: str | None = None
+    errors: int | None = None
+    note: str | None = None
+    report_json_path: str | None = None
+    report_xlsx_path: str | None = None
+    seen_at: datetime | None = None
+    validated_at: datetime | None = None
+    claimed_at: datetime | None = None
+    applied_at: datetime | None = None
+    flow_run_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> InboxItem:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "client_id": self.client_id,
+            "file_name": self.file_name,
+            "sha256": self.sha256,
+            "status": self.status,
+            "load_id": self.load_id,
+            "load_status": self.load_status,
+            "errors": self.errors,
+            "note": self.note,
+            "report_json_path": self.report_json_path,
+            "report_xlsx_path": self.report_xlsx_path,
+            "path": self.path,
+            "seen_at": _iso(self.seen_at),
+            "applied_at": _iso(self.applied_at),
+        }
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant is not None else None
+
+
+# --- the off-peak window ----------------------------------------------------------------------
+
+
+def is_off_peak(instant: datetime) -> bool:
+    """Whether ``instant`` falls in 22:00–05:59 Chile time, when bulk applies may run."""
+    local = _chile(instant)
+    return local.time() >= OFF_PEAK_START or local.time() < OFF_PEAK_END
+
+
+def next_off_peak_start(instant: datetime) -> datetime:
+    """The 22:00 (Chile time, with its offset) that opens the next window strictly after
+    ``instant``. Inside a window this is the following one: check ``is_off_peak`` first."""
+    local = _chile(instant)
+    # 22:00 exists exactly once every day in Santiago: Chile changes its clocks at midnight.
+    start = datetime.combine(local.date(), OFF_PEAK_START, tzinfo=OFF_PEAK_TZ)
+    if start <= local:
+        start = datetime.combine(local.date() + timedelta(days=1), OFF_PEAK_START, OFF_PEAK_TZ)
+    return start
+
+
+def _chile(instant: datetime) -> datetime:
+    if instant.utcoffset() is None:
+        raise ValueError("the instant needs a UTC offset")
+    return instant.astimezone(OFF_PEAK_TZ)
+
+
+# --- finding uploads ----------------------------------------------------------------------------
+
+
+def find_uploads(folder: Path, *, settle_seconds: float = SETTLE_SECONDS) -> list[tuple[Path, ...]]:
+    """The uploads waiting in one client folder, oldest first.
+
+    Each file is one upload, except CSVs named after a sheet (``unidades.csv``, ``personas.csv``
+    or an alias): they are one upload together, taken once every sheet has its file. Temporary
+    names (``~$…``, ``.…``, ``*.part``…) and files modified in the last ``settle_seconds`` are
+    left for a later scan, since they may still be being written.
+    """
+    files = sorted(p for p in folder.iterdir() if not _is_temporary(p.name) and p.is_file())
+    sheet_csvs = tuple(
+        p for p in files if p.suffix.lower() in CSV_SUFFIXES and canonical_sheet(p.stem)
+    )
+    uploads: list[tuple[Path, ...]] = [(p,) for p in files if p not in sheet_csvs]
+    if {canonical_sheet(p.stem) for p in sheet_csvs} >= set(SHEETS):
+        uploads.append(sheet_csvs)
+    elif sheet_csvs:
+        log.info("%s: waiting for the rest of the CSV pair", ", ".join(map(str, sheet_csvs)))
+    cutoff = wallclock.time() - settle_seconds
+    modified = {p: _mtime(p) for upload in uploads for p in upload}
+    settled = [u for u in uploads if all(modified[p] <= cutoff for p in u)]
+    return sorted(settled, key=lambda upload: max(modified[p] for p in upload))
+
+
+def _is_temporary(name: str) -> bool:
+    return name.startswith(("~$", ".")) or name.lower().endswith(TEMPORARY_SUFFIXES)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # vanished meanwhile: never settled
+        return float("inf")
+
+
+def upload_paths(path: Path) -> list[Path]:
+    """The files of a recorded upload: the file itself, or those of its folder (a CSV pair)."""
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and not _is_temporary(p.name))
+    return [path]
+
+
+# --- scanning -------------------------------------------------------------------------------
+
+
+def scan_inbox(
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    flow_run_id: str | None = None,
+    *,
+    settle_seconds: float = SETTLE_SECONDS,
+) -> list[InboxItem]:
+    """Validate every upload not seen before, write its reports, set it aside and record it.
+
+    Returns what this scan recorded (``invalid``, ``queued``, or ``skipped`` for an unknown
+    client). A bad file never raises: it gets a report. A database outage propagates (as
+    ``DatabaseUnavailableError``) so that the calling flow fails and opens its incident.
+    """
+    inbox = settings.home / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    with reachable(settings), engine.connect() as conn:
+        clients = {c.id: c for c in list_clients(conn)}
+    items = []
+    for folder in sorted(inbox.iterdir()):
+        if _is_temporary(folder.name) or not folder.is_dir():
+            continue
+        for paths in find_uploads(folder, settle_seconds=settle_seconds):
+            item = _scan_upload(
+                engine, settings, now, folder, clients.get(folder.name), paths, flow_run_id
+            )
+            if item is not None:
+                items.append(item)
+    return items
+
+
+def _scan_upload(
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    folder: Path,
+    client: Client | None,
+    paths: Sequence[Path],
+    flow_run_id: str | None,
+) -> InboxItem | None:
+    client_id = folder.name
+    try:
+        sha = upload_sha256(paths)
+    except OSError:
+        log.info("%s vanished while being read; left for the next scan", upload_name(paths))
+        return None
+    with reachable(settings), engine.connect() as conn:
+        seen = _find(conn, client_id, sha)
+    waiting_for_client = (
+        seen is not None and seen.note == UNKNOWN_CLIENT and seen.status == "skipped"
+    )
+    if seen is not None and not (waiting_for_client and client is not None):
+        if not waiting_for_client:  # the same content again: keep one copy, validate nothing
+            log.info("%s is inbox file %s (%s) again", upload_name(paths), seen.id, seen.status)
+            try:
+                _set_aside(paths, folder / PROCESSED / sha[:16], duplicate=True)
+            except OSError as exc:
+                log.warning("could not set %s aside: %s", upload_name(paths), exc)
+        return None
+
+    values: dict[str, Any] = {
+        "client_id": client_id,
+        "file_name": upload_name(paths),
+        "sha256": sha,
+        "seen_at": now,
+        "flow_run_id": flow_run_id,
+    }
+    stem = _stem(paths)
+    outbox = settings.home / "outbox" / client_id
+    json_path = outbox / f"{stem}.{sha[:8]}.report.json"
+    if client is None:
+        _write_json(json_path, _unknown_client_report(client_id, settings.lang))
+        values |= {
+            "path": str(paths[0] if len(paths) == 1 else folder),
+            "status": "skipped",
+            "note": UNKNOWN_CLIENT,
+            "report_json_path": str(json_path),
+        }
+        log.warning("%s: client %r is not registered", upload_name(paths), client_id)
+        return _record(engine, settings, values, paths=None, target=None)
+
+    validated = _validate(settings, client, paths, now)
+    xlsx_path = outbox / f"{stem}.{sha[:8]}.errores.xlsx"
+    _write_json(json_path, validated.report.to_dict(settings.lang))
+    _write_workbook(xlsx_path, validated, settings.lang)
+    target = folder / PROCESSED / sha[:16]
+    values |= {
+        "path": str(target / paths[0].name if len(paths) == 1 else target),
+        "status": "queued" if validated.valid else "invalid",
+        "errors": len(validated.report.errors),
+        "note": None,
+        "report_json_path": str(json_path),
+        "report_xlsx_path": str(xlsx_path),
+        "validated_at": now,
+    }
+    log.info("%s for client %s: %s", values["file_name"], client_id, values["status"])
+    return _record(engine, settings, values, paths=paths, target=target, replaces=seen)
+
+
+def _record(
+    engine: Engine,
+    settings: Settings,
+    values: dict[str, Any],
+    *,
+    paths: Sequence[Path] | None,
+    target: Path | None,
+    replaces: InboxItem | None = None,
+) -> InboxItem | None:
+    """Record the upload and move it out of the inbox in one go: the row commits only once the
+    files are set aside, so an applier never sees a queued row whose file is not there yet."""
+    try:
+        with reachable(settings), engine.begin() as conn:
+            if replaces is None:
+                row_id = conn.execute(
+                    insert(inbox_files).values(**values).returning(inbox_files.c.id)
+                ).scalar_one()
+            else:  # an unknown client's upload, now that the client is registered
+                claimed = conn.execute(
+                    update(inbox_files)
+                    .where(inbox_files.c.id == replaces.id, inbox_files.c.status == "skipped")
+                    .values(**values)
+                )
+                if claimed.rowcount != 1:
+                    raise _TakenError
+                row_id = replaces.id
+            if paths is not None and target is not None:
+                _set_aside(paths, target)
+            row = conn.execute(select(inbox_files).where(inbox_files.c.id == row_id)).mappings()
+            return InboxItem.from_row(row.one())
+    except (IntegrityError, _TakenError):
+        log.info("%s was recorded by another scan", values["file_name"])
+        return None
+    except OSError as exc:
+        log.warning(
+            "could not set %s aside (%s); it stays for the next scan", values["file_name"], exc
+        )
+        return None
+
+
+class _TakenError(Exception):
+    """Internal: another scan recorded this upload first."""
+
+
+def _find(conn: Connection, client_id: str, sha256: str) -> InboxItem | None:
+    row = (
+        conn.execute(
+            select(inbox_files).where(
+                inbox_files.c.client_id == client_id, inbox_files.c.sha256 == sha256
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return InboxItem.from_row(row) if row is not None else None
+
+
+def _validate(
+    settings: Settings, client: Client, paths: Sequence[Path], now: datetime
+) -> ValidatedUpload:
+    try:
+        return validate_upload(
+            paths,
+            limits=Limits.from_settings(settings),
+            on_date=now.astimezone(ZoneInfo(client.timezone)).date(),
+        )
+    except Exception as exc:  # one odd file must not stop the scan of the others
+        log.exception("validating %s failed unexpectedly", upload_name(paths))
+        issue = Issue(
+            code="unreadable_file",
+            key="unreadable_file/corrupt",
+            params={"file": upload_name(paths), "detail": type(exc).__name__},
+        )
+        return ValidatedUpload(Report(issues=[issue]))
+
+
+def _set_aside(paths: Sequence[Path], target: Path, *, duplicate: bool = False) -> None:
+    """Move the files into ``target``; all or none. A file whose name is already there holds
+    the same bytes (same digest), so a duplicate is simply removed."""
+    target.mkdir(parents=True, exist_ok=True)
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for path in paths:
+            destination = target / path.name
+            if duplicate and destination.exists():
+                continue
+            path.rename(destination)
+            moved.append((path, destination))
+    except OSError:
+        for source, destination in reversed(moved):
+            destination.rename(source)
+        raise
+    if duplicate:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+
+def _stem(paths: Sequence[Path]) -> str:
+    return paths[0].stem if len(paths) == 1 else CSV_PAIR_STEM
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    staging.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    staging.replace(path)  # readers never see half a report
+
+
+def _write_workbook(path: Path, validated: ValidatedUpload, lang: Lang) -> None:
+    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write_annotated_report(staging, validated, lang)
+    staging.replace(path)
+
+
+def _unknown_client_report(client_id: str, lang: Lang) -> dict[str, Any]:
+    """The validate-shaped JSON for a folder that is no registered client."""
+    entry = {
+        "sheet": None,
+        "row": None,
+        "column": None,
+        "header": None,
+        "value": client_id,
+        "code": UNKNOWN_CLIENT,
+        "message": _UNKNOWN_CLIENT_MESSAGE[lang].format(client=client_id),
+    }
+    report = Report().to_dict(lang)
+    return {**report, "valid": False, "errors": [entry], "note": UNKNOWN_CLIENT}
+
+
+# --- applying -------------------------------------------------------------------------------
+
+
+def apply_queued(
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    *,
+    force: bool = False,
+    flow_run_id: str | None = None,
+    stale_after: timedelta = STALE_CLAIM,
+) -> list[InboxItem]:
+    """Load every queued upload, oldest first, if ``now`` is off-peak or ops ``force`` it.
+
+    Each row is claimed (``queued`` → ``applying``) by a conditional UPDATE before its load
+    runs, so concurrent appliers never load the same file. Without ``force``, no new load
+    starts once the window has closed (06:00) while the run goes on; the rest wait for the
+    next night. ``run_load`` reads the clock itself (``ORGLOAD_NOW`` in tests) and opens the
+    incident of a rejected or failed load.
+    """
+    if not (force or is_off_peak(now)):
+        log.info(
+            "outside the off-peak window; queued uploads wait for %s", next_off_peak_start(now)
+        )
+        return []
+    with reachable(settings), engine.connect() as conn:
+        candidates = (
+            conn.execute(
+                select(inbox_files.c.id)
+                .where(_claimable(now - stale_after))
+                .order_by(inbox_files.c.seen_at, inbox_files.c.id)
+            )
+            .scalars()
+            .all()
+        )
+    started = wallclock.monotonic()
+
+    def current() -> datetime:  # ``now`` moved on by the time this run has taken
+        return now + timedelta(seconds=wallclock.monotonic() - started)
+
+    items = []
+    for row_id in candidates:
+        at = current()
+        if not (force or is_off_peak(at)):
+            log.info("the off-peak window closed at %s; the rest wait", at.isoformat())
+            break
+        item = claim(engine, settings, row_id, at, flow_run_id, stale_after=stale_after)
+        if item is not None:
+            items.append(_apply(engine, settings, item, current, flow_run_id))
+    return items
+
+
+def claim(
+    engine: Engine,
+    settings: Settings,
+    row_id: int,
+    now: datetime,
+    flow_run_id: str | None = None,
+    *,
+    stale_after: timedelta = STALE_CLAIM,
+) -> InboxItem | None:
+    """Take one queued row for this run, or None when another run has it (checked by rowcount:
+    on PostgreSQL the second UPDATE waits for the first and then matches nothing)."""
+    values: dict[str, Any] = {"status": "applying", "claimed_at": now}
+    if flow_run_id is not None:
+        values["flow_run_id"] = flow_run_id
+    with reachable(settings), engine.begin() as conn:
+        result = conn.execute(
+            update(inbox_files)
+            .where(inbox_files.c.id == row_id, _claimable(now - stale_after))
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            return None
+        row = conn.execute(select(inbox_files).where(inbox_files.c.id == row_id)).mappings()
+        return InboxItem.from_row(row.one())
+
+
+def _claimable(stale_before: datetime) -> ColumnElement[bool]:
+    return or_(
+        inbox_files.c.status == "queued",
+        and_(inbox_files.c.status == "applying", inbox_files.c.claimed_at < stale_before),
+    )
+
+
+def _apply(
+    engine: Engine,
+    settings: Settings,
+    item: InboxItem,
+    current: Callable[[], datetime],
+    flow_run_id: str | None,
+) -> InboxItem:
+    request = LoadRequest(item.client_id, upload_paths(Path(item.path)), flow_run_id=flow_run_id)
+    try:
+        outcome = run_load(settings, request, engine)
+    except DatabaseUnavailableError:
+        raise  # the row stays claimed; a later run takes it over once the claim is stale
+    except Exception as exc:
+        # Record why, then fail the caller's flow (its hook opens the incident with the trace).
+        note = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        try:
+            _finish(engine, settings, item, current(), status="failed", note=note)
+        except DatabaseUnavailableError:
+            log.warning("could not record the failure of inbox file %s", item.id)
+        raise
+    return _finish(
+        engine,
+        settings,
+        item,
+        current(),
+        status=APPLY_STATUS.get(outcome.status, "failed"),
+        load_id=outcome.load_id,
+        load_status=outcome.status,
+        note=_outcome_note(outcome),
+    )
+
+
+def _finish(
+    engine: Engine, settings: Settings, item: InboxItem, now: datetime, **values: Any
+) -> InboxItem:
+    """Store the outcome, unless another run took the row over meanwhile (its claim differs)."""
+    with reachable(settings), engine.begin() as conn:
+        result = conn.execute(
+            update(inbox_files)
+            .where(
+                inbox_files.c.id == item.id,
+                inbox_files.c.status == "applying",
+                inbox_files.c.claimed_at == item.claimed_at,
+            )
+            .values(applied_at=now, **values)
+        )
+        if result.rowcount != 1:
+            log.warning("inbox file %s was taken over by another run", item.id)
+        row = conn.execute(select(inbox_files).where(inbox_files.c.id == item.id)).mappings()
+        return InboxItem.from_row(row.one())
+
+
+def _outcome_note(outcome: LoadOutcome) -> str | None:
+    parts = []
+    if outcome.detail:
+        parts.append(outcome.detail)
+    if outcome.status == "quota_exhausted":
+        parts.append(f"next period starts {outcome.quota.next_period_starts.isoformat()}")
+    if outcome.status == "rejected":
+        parts.append(", ".join(sorted({i.code for i in outcome.issues if not i.is_warning})))
+    if outcome.incident:
+        parts.append(f"incident {outcome.incident['id']}")
+    return "; ".join(parts)[:500] or None
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def list_inbox(
+    conn: Connection, *, client_id: str | None = None, status: str | None = None
+) -> list[InboxItem]:
+    """Recorded inbox files, oldest first, optionally of one client and/or status."""
+    query = select(inbox_files).order_by(inbox_files.c.seen_at, inbox_files.c.id)
+    if client_id is not None:
+        query = query.where(inbox_files.c.client_id == client_id)
+    if status is not None:
+        query = query.where(inbox_files.c.status == status)
+    return [InboxItem.from_row(r) for r in conn.execute(query).mappings()]
