@@ -8,7 +8,6 @@ updates by key on both. Nothing here commits.
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
@@ -171,18 +170,43 @@ def _stage_table(conn: Connection, table: Table) -> Table:
     return stage
 
 
+def copy_text(frame: pd.DataFrame) -> str:
+    """A frame in PostgreSQL's COPY text format, built column-wise (no per-row Python).
+
+    Text format needs only backslash, tab, newline and carriage return escaped; NULL is ``\\N``.
+    Booleans become ``t``/``f``.
+    """
+    if frame.empty:
+        return ""
+    columns = []
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype == bool:
+            text = values.map({True: "t", False: "f"}).astype("str")
+        else:
+            text = values.astype("str")
+            if text.str.contains(r"[\\\t\n\r]", regex=True).fillna(False).any():
+                text = (
+                    text.str.replace("\\", "\\\\", regex=False)
+                    .str.replace("\t", "\\t", regex=False)
+                    .str.replace("\n", "\\n", regex=False)
+                    .str.replace("\r", "\\r", regex=False)
+                )
+        columns.append(text.fillna("\\N"))
+    lines = columns[0].str.cat(columns[1:], sep="\t") if len(columns) > 1 else columns[0]
+    return "\n".join(lines.tolist()) + "\n"
+
+
 def _copy_frame(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
     """COPY a frame into a table through the connection's own psycopg cursor (same transaction)."""
     from psycopg import sql
 
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, na_rep="")
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table_name), sql.SQL(", ").join(map(sql.Identifier, frame.columns))
     )
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        copy.write(buffer.getvalue())
+        copy.write(copy_text(frame))
 
 
 def revert_changes(conn: Connection, client_id: str, load_id: int) -> dict[str, dict[str, int]]:

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from loaders.store import FIELDS, KEYS
@@ -95,36 +96,44 @@ def _plain(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def _to_text(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return frame[columns].astype("str")
+def _objects(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Plain object columns: hash lookups on Python strings beat Arrow-string indexes here."""
+    return frame[columns].astype(object).where(frame[columns].notna(), None)
 
 
 def plan_entity(entity: str, upload: pd.DataFrame, current: pd.DataFrame) -> EntityPlan:
-    """Diff one entity: ``upload`` is the normalized sheet, ``current`` from ``fetch_current``."""
+    """Diff one entity: ``upload`` is the normalized sheet, ``current`` from ``fetch_current``.
+
+    Positional and vectorized: one hash lookup of the upload's keys in the current keys and one
+    the other way round, then a column-by-column comparison of the matched rows.
+    """
     key, fields = KEYS[entity], FIELDS[entity]
-    new = _to_text(upload, [key, *fields]).set_index(key)
-    old = _to_text(current, fields)
-    active = current["active"].astype(bool)
+    new = _objects(upload, fields).set_axis(pd.Index(upload[key].to_numpy(object), name=key))
+    old = _objects(current, fields).set_axis(pd.Index(current.index.to_numpy(object), name=key))
+    active = current["active"].to_numpy(bool)
 
-    inserted = new.index.difference(old.index, sort=False)
-    common = new.index.intersection(old.index, sort=False)
-    gone = old.index[active.to_numpy()].difference(new.index, sort=False)
+    position = old.index.get_indexer(new.index)  # where each uploaded key is now, or -1
+    known = position >= 0
+    matched = position[known]
+    a = new.to_numpy()[known]
+    b = old.to_numpy()[matched]
+    same = ((a == b) | (pd.isna(a) & pd.isna(b))).all(axis=1)
+    changed = ~same | ~active[matched]
+    updated_new = np.flatnonzero(known)[changed]
+    updated_old = matched[changed]
+    still_there = new.index.get_indexer(old.index) >= 0
+    gone = np.flatnonzero(active & ~still_there)
 
-    a, b = new.loc[common, fields], old.loc[common, fields]
-    same = (a == b).fillna(False) | (a.isna() & b.isna())
-    changed = ~same.all(axis=1).to_numpy() | ~active.loc[common].to_numpy()
-    updated = common[changed]
-    before = old.loc[updated].assign(
-        active=active.loc[updated], load_id=current.loc[updated, "load_id"]
+    before = old.iloc[updated_old].assign(
+        active=active[updated_old], load_id=current["load_id"].to_numpy()[updated_old]
     )
-    deactivations = old.loc[gone].assign(load_id=current.loc[gone, "load_id"])
     return EntityPlan(
         entity=entity,
-        inserts=new.loc[inserted],
-        updates=new.loc[updated],
+        inserts=new[~known],
+        updates=new.iloc[updated_new],
         before=before,
-        deactivations=deactivations,
-        unchanged=int(len(common) - changed.sum()),
+        deactivations=old.iloc[gone].assign(load_id=current["load_id"].to_numpy()[gone]),
+        unchanged=int(len(matched) - changed.sum()),
         active_before=int(active.sum()),
     )
 
