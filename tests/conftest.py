@@ -152,6 +152,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (for "connection refused")."""
+    return free_port()
+
+
 class MailSink:
     """aiosmtpd handler keeping every message it accepts."""
 

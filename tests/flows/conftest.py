@@ -13,5 +13,6 @@ def prefect_harness() -> Iterator[None]:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180):
+    # a busy 2-core machine can take minutes to boot a fresh Prefect server
+    with prefect_test_harness(server_startup_timeout=600):
         yield

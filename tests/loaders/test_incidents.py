@@ -284,12 +284,15 @@ def test_notifications_reach_a_real_smtp_server(
 
 
 def test_refused_smtp_is_retried_and_delivered_once(
-    engine: Engine, client: str, samples: Path, smtp_server, monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
+    client: str,
+    samples: Path,
+    smtp_server,
+    unused_port: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from conftest import free_port
-
     sink, port = smtp_server
-    monkeypatch.setenv("ORGLOAD_SMTP_PORT", str(free_port()))  # nothing listens there
+    monkeypatch.setenv("ORGLOAD_SMTP_PORT", str(unused_port))  # nothing listens there
     settings = at(MONDAY_5PM, monkeypatch)
     _break_writes(engine)
     outcome = load(settings, engine, samples / NOV)
