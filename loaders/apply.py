@@ -193,7 +193,8 @@ def copy_text(frame: pd.DataFrame) -> str:
                     .str.replace("\r", "\\r", regex=False)
                 )
         columns.append(text.fillna("\\N"))
-    lines = columns[0].str.cat(columns[1:], sep="\t") if len(columns) > 1 else columns[0]
+    rest = pd.concat(columns[1:], axis=1) if len(columns) > 1 else None
+    lines = columns[0] if rest is None else columns[0].str.cat(rest, sep="\t")
     return "\n".join(lines.tolist()) + "\n"
 
 
