@@ -8,6 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME := .demo
 ORGLOAD := ORGLOAD_HOME=$(DEMO_HOME) $(BIN)/orgload
+FLOW_ENV := ORGLOAD_HOME=$(DEMO_HOME) PREFECT_HOME=$(abspath $(DEMO_HOME))/prefect \
+	PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=600 PREFECT_LOGGING_LEVEL=WARNING
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
@@ -36,9 +38,11 @@ demo: setup ## Validate the samples, then load two months into a demo client (SQ
 	$(ORGLOAD) db upgrade
 	$(ORGLOAD) clients add demo --name "Demo SpA" --admin-email admin@demo.cl
 	@echo
-	@echo "== 3. November: validate, then the first load (everything is new)"
+	@echo "== 3. November: validate, then the first load through the Prefect flow monthly-load"
+	@echo "   (Prefect in ephemeral mode: a temporary local API starts and stops by itself)"
 	$(ORGLOAD) validate --client demo sample_data/organizacion_2026-11.xlsx
-	ORGLOAD_NOW=2026-11-10T10:00:00-03:00 $(ORGLOAD) load --client demo sample_data/organizacion_2026-11.xlsx
+	ORGLOAD_NOW=2026-11-10T10:00:00-03:00 $(FLOW_ENV) $(BIN)/python -m flows.monthly_load \
+		--client demo sample_data/organizacion_2026-11.xlsx
 	@echo
 	@echo "== 4. a second file in November is refused by the monthly quota (exit 3 expected)"
 	ORGLOAD_NOW=2026-11-20T10:00:00-03:00 $(ORGLOAD) load --client demo sample_data/organizacion_2026-12.xlsx; test $$? -eq 3

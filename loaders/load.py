@@ -158,6 +158,7 @@ def _run(settings: Settings, request: LoadRequest, engine: Engine) -> LoadOutcom
             limits=Limits.from_settings(settings),
             on_date=clock.today(settings, client.timezone),
         )
+        validated.raw.clear()  # the text as read is only for error workbooks: free it early
         return _run_validated(settings, engine, client, request, validated, now, period)
 
 
