@@ -14,7 +14,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test lint format typecheck unit bench clean samples
+.PHONY: setup demo test lint format typecheck unit bench clean samples ops-up ops-down
 
 setup: $(VENV)/.synced ## Create .venv from uv.lock (exact pinned versions)
 
@@ -78,6 +78,12 @@ unit: setup
 bench: setup ## Benchmarks against naive baselines (minutes; see docs/performance.md)
 	$(BIN)/python bench/bench_validate.py
 	$(BIN)/python bench/bench_load.py
+
+ops-up: setup ## Local Prefect server, work pool, deployments, zombie automation, one worker
+	$(BIN)/python ops/stack.py up
+
+ops-down: ## Stop the local Prefect worker, then the server
+	$(BIN)/python ops/stack.py down
 
 samples: setup ## Regenerate sample_data/ from its generator
 	$(BIN)/python sample_data/generate.py

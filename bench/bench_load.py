@@ -38,6 +38,7 @@ import random
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +56,8 @@ from bench_validate import (
     BENCH_SEED,
     CACHE_DIR,
     GENERATOR,
+    TINY_PEOPLE,
+    TINY_UNITS,
     VENV_BIN,
     Check,
     Context,
@@ -97,8 +100,16 @@ FIRST_NOW = "2026-11-10T10:00:00-03:00"
 COSMETIC_NOW = "2026-11-20T10:00:00-03:00"  # same period as the first load: no quota left
 DELTA_NOW = "2026-12-10T10:00:00-03:00"  # next period: the delta uses December's quota
 PG_SERVER = "postgres@127.0.0.1:5432"
+VALIDATE_LABEL = "orgload validate, cosmetic re-upload"
+TINY_LABEL = "orgload load, tiny workbook (start-up)"
 POSTGRES = "PostgreSQL"
 SQLITE = "SQLite"
+
+CODE_FOLDERS = ("loaders", "orgload", "schemas", "flows", "migrations")
+IMPORT_PROBE = (
+    "import json, loaders, orgload, schemas;"
+    " print(json.dumps([m.__file__ for m in (loaders, orgload, schemas)]))"
+)
 
 MIN_BASELINE_RATIO = 5.0
 MAX_SQLITE_OVER_PG = 2.0
@@ -133,6 +144,7 @@ class Workbooks:
     cosmetic: Path
     delta: Path
     big: Path | None
+    tiny: Path
     delta_changes: dict[str, dict[str, int]]
 
 
@@ -223,6 +235,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pg-server", default=PG_SERVER, help="user@host:port of PostgreSQL")
     parser.add_argument("--skip-baseline", action="store_true", help="no pandas baseline")
     parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument(
+        "--no-snapshot",
+        dest="snapshot",
+        action="store_false",
+        help="run the working tree live instead of a copy of it taken at the start (other"
+        " engineers commit while a run goes on; the copy keeps every figure on one version)",
+    )
+    parser.add_argument(
+        "--warm-bytecode",
+        action="store_true",
+        help="let the children cache bytecode in bench/.cache/pycache (PYTHONPYCACHEPREFIX,"
+        " PYTHONDONTWRITEBYTECODE unset) and warm it on the tiny workbook first; by default the"
+        " children run with the environment as it is",
+    )
     parser.add_argument(
         "--profile-dir",
         type=Path,
@@ -332,7 +358,8 @@ def prepare_workbooks(args: argparse.Namespace) -> Workbooks:
     first = ensure_workbook(args.people, args.units, spoiled=False)
     cosmetic, delta, expected = ensure_variants(args.people, args.units)
     big = ensure_workbook(args.big, args.units, spoiled=False) if args.big else None
-    return Workbooks(first, cosmetic, delta, big, expected)
+    tiny = ensure_workbook(TINY_PEOPLE, TINY_UNITS, spoiled=False)
+    return Workbooks(first, cosmetic, delta, big, tiny, expected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,6 +429,26 @@ def run_setup(ctx: Context, env: dict[str, str], command: list[str]) -> None:
         )
 
 
+def base_env(args: argparse.Namespace) -> dict[str, str]:
+    """The environment every child starts from (``ORGLOAD_*`` is set per child)."""
+    env = dict(os.environ)
+    if args.warm_bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(CACHE_DIR / "pycache")
+    return env
+
+
+def warm_up(args: argparse.Namespace, ctx: Context, homes: Homes, dbs: PgDatabases) -> None:
+    """Run every command once on the tiny workbook, unmeasured, to fill the bytecode cache."""
+    log("warming the bytecode cache on the tiny workbook")
+    tiny_args = argparse.Namespace(**{**vars(args), "people": TINY_PEOPLE, "units": TINY_UNITS})
+    tiny_args.repeat = 1
+    tiny = prepare_workbooks(argparse.Namespace(**{**vars(tiny_args), "big": 0}))
+    run_baseline(ctx, tiny.first, "tiny", homes, dbs)
+    for backend in (POSTGRES, SQLITE):
+        run_series(backend, tiny_args, ctx, tiny, homes, dbs)
+
+
 def log_run(label: str, attempt: int, run: Run, problem: str | None) -> None:
     """Progress line of one measured run."""
     verdict = f" — {problem}" if problem else ""
@@ -440,6 +487,12 @@ def measure_apply_step(
         series.problems.setdefault("apply", []).append(message)
         log(f"{series.backend} apply step: {message}")
         return
+    snapshot = env.get("PYTHONPATH", "").split(os.pathsep)[0]
+    if snapshot and not Path(report["code"]).is_relative_to(snapshot):
+        message = f"apply-step child imported {report['code']}, not the snapshot {snapshot}"
+        series.problems.setdefault("apply", []).append(message)
+        log(f"{series.backend} apply step: {message}")
+        return
     series.apply_steps.append(report)
     series.apply_rss_mb.append(run.peak_rss_mb)
     log(
@@ -447,6 +500,22 @@ def measure_apply_step(
         f" {report['validate_s']:.2f} s, fetch+plan {report['plan_s']:.2f} s),"
         f" {run.peak_rss_mb:.0f} MB"
     )
+
+
+def measure_load(
+    series: Series,
+    ctx: Context,
+    env: dict[str, str],
+    label: str,
+    command: list[str],
+    expected: tuple[str, dict[str, Any]],
+    attempt: int,
+) -> None:
+    """Run one ``orgload load`` and record it with what was wrong with its outcome, if anything."""
+    run = run_in(ctx, env, command)
+    problem = check_load(run, *expected)
+    series.add(label, command, run, problem)
+    log_run(label, attempt, run, problem)
 
 
 def run_series(
@@ -457,40 +526,58 @@ def run_series(
     homes: Homes,
     dbs: PgDatabases,
 ) -> Series:
-    """Per repetition, into a new client: first load, cosmetic re-upload, apply step, delta."""
+    """Per repetition, into new clients: a tiny first load (the fixed cost of a command); the
+    first load; validate of the cosmetic workbook right before its re-upload (paired, so both
+    see the same machine load); the re-upload; the apply step; the monthly delta."""
     series = Series(backend)
     orgload = str(ctx.orgload)
     database_url = dbs.create("main") if backend == POSTGRES else None
     home = homes.new("pg") if backend == POSTGRES else None
-    first_changes = first_load_changes(args.people, args.units)
-    unchanged = unchanged_changes(args.people, args.units)
+    first, unchanged = (
+        first_load_changes(args.people, args.units),
+        unchanged_changes(args.people, args.units),
+    )
+    steps = (
+        ("first load", books.first, FIRST_NOW, "applied", first),
+        ("cosmetic re-upload", books.cosmetic, COSMETIC_NOW, "no_changes", unchanged),
+        ("monthly delta", books.delta, DELTA_NOW, "applied", books.delta_changes),
+    )
     try:
         for attempt in range(1, args.repeat + 1):
-            client = f"bench{attempt}"
+            client, tiny_client = f"bench{attempt}", f"tiny{attempt}"
             rep_home = home or homes.new(f"sqlite{attempt}")
-            env = child_env(ctx.env, rep_home, database_url, None)
+            env = child_env(ctx.env, rep_home, database_url, FIRST_NOW)
             if backend == SQLITE or attempt == 1:
                 run_setup(ctx, env, [orgload, "db", "upgrade"])
-            run_setup(ctx, env, [orgload, "clients", "add", client, "--name", f"Bench {attempt}"])
-            steps = (
-                ("first load", books.first, FIRST_NOW, "applied", first_changes),
-                ("cosmetic re-upload", books.cosmetic, COSMETIC_NOW, "no_changes", unchanged),
-                ("monthly delta", books.delta, DELTA_NOW, "applied", books.delta_changes),
+            for name in (client, tiny_client):
+                run_setup(ctx, env, [orgload, "clients", "add", name, "--name", name.title()])
+            measure_load(
+                series,
+                ctx,
+                env,
+                f"{TINY_LABEL} ({backend})",
+                [orgload, "load", "--client", tiny_client, str(books.tiny), "--json"],
+                ("applied", first_load_changes(TINY_PEOPLE, TINY_UNITS)),
+                attempt,
             )
             for step, path, now, status, expected in steps:
                 step_env = child_env(ctx.env, rep_home, database_url, now)
+                if step == "cosmetic re-upload":
+                    measure_validate(args, ctx, step_env, client, path, series, attempt)
                 if step == "monthly delta":
                     profile = None
                     if args.profile_dir is not None:
-                        name = f"apply_{backend.lower()}_{attempt}.prof"
-                        profile = args.profile_dir / name
+                        profile = args.profile_dir / f"apply_{backend.lower()}_{attempt}.prof"
                     measure_apply_step(ctx, step_env, client, path, series, profile)
-                command = [orgload, "load", "--client", client, str(path), "--json"]
-                run = run_in(ctx, step_env, command)
-                problem = check_load(run, status, expected)
-                label = f"orgload load, {step} ({backend})"
-                series.add(label, command, run, problem)
-                log_run(label, attempt, run, problem)
+                measure_load(
+                    series,
+                    ctx,
+                    step_env,
+                    f"orgload load, {step} ({backend})",
+                    [orgload, "load", "--client", client, str(path), "--json"],
+                    (status, expected),
+                    attempt,
+                )
     finally:
         if database_url:
             dbs.drop(database_url)
@@ -510,12 +597,15 @@ def run_big(
         for attempt in range(1, args.repeat + 1):
             client = f"big{attempt}"
             run_setup(ctx, env, [orgload, "clients", "add", client, "--name", f"Big {attempt}"])
-            command = [orgload, "load", "--client", client, str(path), "--json"]
-            run = run_in(ctx, env, command)
-            problem = check_load(run, "applied", first_load_changes(args.big, args.units))
-            label = f"orgload load, first load, big ({POSTGRES})"
-            series.add(label, command, run, problem)
-            log_run(label, attempt, run, problem)
+            measure_load(
+                series,
+                ctx,
+                env,
+                f"orgload load, first load, big ({POSTGRES})",
+                [orgload, "load", "--client", client, str(path), "--json"],
+                ("applied", first_load_changes(args.big, args.units)),
+                attempt,
+            )
     finally:
         dbs.drop(database_url)
     return series
@@ -549,23 +639,23 @@ def run_baseline(
     return measurement
 
 
-def run_validate(
-    args: argparse.Namespace, ctx: Context, path: Path, workbook: str, homes: Homes
-) -> tuple[Measurement, Check]:
+def measure_validate(
+    args: argparse.Namespace,
+    ctx: Context,
+    env: dict[str, str],
+    client: str,
+    path: Path,
+    series: Series,
+    attempt: int,
+) -> None:
     """``orgload validate`` of the cosmetic workbook, the reference of its no-change load."""
-    env = child_env(ctx.env, homes.new("validate"), None, COSMETIC_NOW)
-    command = [str(ctx.orgload), "validate", "--client", "bench1", str(path), "--json"]
-    series = Series("validate")
-    label = "orgload validate, cosmetic re-upload"
-    for attempt in range(1, args.repeat + 1):
-        run = run_in(ctx, env, command)
-        series.add(label, command, run, None)
-        log_run(label, attempt, run, None)
-    measurement = summarize(label, workbook, series)
-    ok, detail = check_report(
-        parse_report(series.runs[label][-1]), n_people=args.people, n_units=args.units, n_bad=0
-    )
-    return measurement, Check(f"{label}: report", None, "valid, counts as generated", ok, detail)
+    command = [str(ctx.orgload), "validate", "--client", client, str(path), "--json"]
+    run = run_in(ctx, env, command)
+    ok, detail = check_report(parse_report(run), n_people=args.people, n_units=args.units, n_bad=0)
+    label = f"{VALIDATE_LABEL} ({series.backend})"
+    problem = None if ok and run.exit_code == 0 else f"exit {run.exit_code}: {detail}"
+    series.add(label, command, run, problem)
+    log_run(label, attempt, run, problem)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,6 +674,11 @@ def apply_step(client_id: str, path: Path, profile: Path | None) -> int:
     """
     import cProfile
 
+    # this script put the repository first on sys.path; the code measured may be a snapshot
+    for entry in reversed(os.environ.get("PYTHONPATH", "").split(os.pathsep)):
+        if entry:
+            sys.path.insert(0, entry)
+    import loaders
     from loaders.apply import apply_plan
     from loaders.limits import Limits
     from loaders.load import _plan
@@ -627,7 +722,8 @@ def apply_step(client_id: str, path: Path, profile: Path | None) -> int:
     if profiler is not None and profile is not None:
         profile.parent.mkdir(parents=True, exist_ok=True)
         profiler.dump_stats(profile)
-    print(json.dumps({**stages, "first_load": first_load, "changes": plan.counts()}))
+    code = loaders.__file__
+    print(json.dumps({**stages, "first_load": first_load, "changes": plan.counts(), "code": code}))
     return 0
 
 
@@ -693,7 +789,6 @@ def target_checks(
     baseline: Measurement | None,
     pg: Series | None,
     sqlite: Series | None,
-    validate: Measurement | None,
     big: Series | None,
 ) -> list[Check]:
     """The targets of the issue, each computed only when its inputs were measured."""
@@ -730,12 +825,12 @@ def target_checks(
                 seconds < MAX_APPLY_SECONDS,
             )
         )
-    cosmetic_pg = _median(pg, f"orgload load, cosmetic re-upload ({POSTGRES})")
-    if cosmetic_pg and validate is not None:
-        ratio = cosmetic_pg / validate.median_seconds
+    ratios = cosmetic_ratios(pg)
+    if ratios:
+        ratio = statistics.median(ratios)
         checks.append(
             Check(
-                "cosmetic re-upload load / validate (PostgreSQL), x",
+                "cosmetic re-upload load / validate (PostgreSQL, paired runs), x",
                 ratio,
                 f"<= {MAX_COSMETIC_OVER_VALIDATE:g}",
                 ratio <= MAX_COSMETIC_OVER_VALIDATE,
@@ -761,27 +856,31 @@ def target_checks(
     return checks
 
 
+def cosmetic_ratios(series: Series | None) -> list[float]:
+    """Each cosmetic re-upload's time over the validate of the same file run just before it."""
+    if series is None:
+        return []
+    loads = series.runs.get(f"orgload load, cosmetic re-upload ({series.backend})", [])
+    validates = series.runs.get(f"{VALIDATE_LABEL} ({series.backend})", [])
+    return [load.seconds / check.seconds for load, check in zip(loads, validates, strict=False)]
+
+
 def _median(series: Series | None, label: str) -> float | None:
     if series is None or label not in series.runs:
         return None
     return statistics.median(run.seconds for run in series.runs[label])
 
 
-def informative_notes(
-    pg: Series | None, sqlite: Series | None, validate: Measurement | None
-) -> list[str]:
+def informative_notes(pg: Series | None, sqlite: Series | None) -> list[str]:
     """Figures without a target that explain the others."""
     notes = []
-    if sqlite is not None and validate is not None:
-        cosmetic = _median(sqlite, f"orgload load, cosmetic re-upload ({SQLITE})")
-        if cosmetic:
-            notes.append(
-                f"cosmetic re-upload load / validate on SQLite: "
-                f"{cosmetic / validate.median_seconds:.2f}x"
-            )
     for one in (pg, sqlite):
         if one is None:
             continue
+        ratios = cosmetic_ratios(one)
+        if ratios:
+            pairs = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+            notes.append(f"cosmetic re-upload load / validate on {one.backend}, per pair: {pairs}")
         delta = _median(one, f"orgload load, monthly delta ({one.backend})")
         if delta and one.apply_steps:
             apply = statistics.median(step["apply_s"] for step in one.apply_steps)
@@ -796,7 +895,6 @@ def collect_measurements(
     books: Workbooks,
     args: argparse.Namespace,
     baseline: Measurement | None,
-    validate: Measurement | None,
     series: Sequence[Series],
     big: Series | None,
 ) -> list[Measurement]:
@@ -812,22 +910,155 @@ def collect_measurements(
         f"next month: {changes['updated']:,} updated, {changes['inserted']:,} new,"
         f" {changes['deactivated']:,} gone, {renamed:,} units renamed",
     )
-    workbooks = {"first load": first, "cosmetic re-upload": cosmetic, "monthly delta": delta}
     measurements = [m for m in (baseline,) if m is not None]
     for one in series:
-        for step, workbook in workbooks.items():
-            label = f"orgload load, {step} ({one.backend})"
-            if label in one.runs:
-                measurements.append(summarize(label, workbook, one))
+        workbooks = {
+            f"{TINY_LABEL} ({one.backend})": describe_workbook(
+                books.tiny, TINY_PEOPLE, TINY_UNITS, "valid"
+            ),
+            f"orgload load, first load ({one.backend})": first,
+            f"{VALIDATE_LABEL} ({one.backend})": cosmetic,
+            f"orgload load, cosmetic re-upload ({one.backend})": cosmetic,
+            f"orgload load, monthly delta ({one.backend})": delta,
+        }
+        measurements += [
+            summarize(label, workbook, one)
+            for label, workbook in workbooks.items()
+            if label in one.runs
+        ]
         applied = apply_measurement(one, delta)
         if applied is not None:
             measurements.append(applied)
-    if validate is not None:
-        measurements.append(validate)
     if big is not None and books.big is not None:
         workbook = describe_workbook(books.big, args.big, args.units, "valid")
         measurements += [summarize(label, workbook, big) for label in big.runs]
     return measurements
+
+
+def format_load(load: tuple[float, float, float]) -> str:
+    """A load average triple, short."""
+    return "/".join(f"{value:.1f}" for value in load)
+
+
+def describe_bytecode() -> str:
+    """Whether the children can cache bytecode (without it every run compiles its imports)."""
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return "not cached (PYTHONDONTWRITEBYTECODE set): every child compiles what it imports"
+    return "cached as usual"
+
+
+def code_fingerprint(root: Path = BENCH_DIR.parent) -> str:
+    """Hash of the code under test (committed or not) in a tree: others edit it meanwhile."""
+    digest = hashlib.sha256()
+    for folder in CODE_FOLDERS:
+        for path in sorted((root / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def snapshot_code(homes: Homes) -> Path:
+    """Copy the code under test into the bench cache (removed at the end with the homes)."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix="code_", dir=CACHE_DIR))
+    homes.created.append(target)
+    for folder in CODE_FOLDERS:
+        shutil.copytree(
+            BENCH_DIR.parent / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return target
+
+
+def check_imports(ctx: Context, home: Path, snapshot: Path | None) -> Check:
+    """Check that a child imports the code from the snapshot (when there is one)."""
+    run = run_in(
+        ctx, child_env(ctx.env, home, None, None), [str(ctx.python), "-P", "-c", IMPORT_PROBE]
+    )
+    files = parse_json_list(run)
+    where = snapshot or BENCH_DIR.parent
+    ok = run.exit_code == 0 and bool(files) and all(Path(f).is_relative_to(where) for f in files)
+    detail = f"children import from {where}" if ok else f"children import {files or run.stderr}"
+    return Check("children run the code measured", None, "imports as set", ok, detail)
+
+
+def parse_json_list(run: Run) -> list[str]:
+    """The JSON list a child printed, or an empty list."""
+    try:
+        value = json.loads(run.stdout)
+    except ValueError:
+        return []
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def describe_checkout() -> dict[str, Any]:
+    """The commit measured and the files that differ from it (others edit the tree meanwhile)."""
+
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=BENCH_DIR.parent, capture_output=True, text=True, check=False
+        )
+        return result.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted": git("status", "--porcelain", "--untracked-files=no").splitlines(),
+    }
+
+
+@dataclass
+class Outcome:
+    """What a run measured, before it is turned into tables."""
+
+    baseline: Measurement | None = None
+    pg: Series | None = None
+    sqlite: Series | None = None
+    big: Series | None = None
+    checks: list[Check] = field(default_factory=list)
+
+
+def run_all(
+    args: argparse.Namespace, ctx: Context, books: Workbooks, homes: Homes, dbs: PgDatabases
+) -> Outcome:
+    """Every measurement of the run; a failing series is reported and the others go on."""
+    outcome = Outcome()
+    if args.warm_bytecode:
+        warm_up(args, ctx, homes, dbs)
+    if not args.skip_baseline:
+        first = describe_workbook(books.first, args.people, args.units, "valid")
+        outcome.baseline = run_baseline(ctx, books.first, first, homes, dbs)
+        if outcome.baseline.exit_codes != [0]:
+            notes = "; ".join(outcome.baseline.notes)
+            outcome.checks.append(Check("baseline ran", None, "exit 0", False, notes))
+    for backend in (POSTGRES, *(() if args.skip_sqlite else (SQLITE,))):
+        try:
+            series = run_series(backend, args, ctx, books, homes, dbs)
+        except Exception as exc:  # noqa: BLE001 — report it and go on with the rest
+            log(f"{backend} series failed: {exc}")
+            outcome.checks.append(Check(f"{backend} series ran", None, "no error", False, str(exc)))
+            continue
+        if backend == POSTGRES:
+            outcome.pg = series
+        else:
+            outcome.sqlite = series
+    if books.big is not None:
+        try:
+            outcome.big = run_big(args, ctx, books.big, homes, dbs)
+        except Exception as exc:  # noqa: BLE001 — report it and go on with the rest
+            log(f"big series failed: {exc}")
+            outcome.checks.append(Check("big series ran", None, "no error", False, str(exc)))
+    return outcome
+
+
+def code_check(measured: str, live_end: str, snapshot: bool) -> tuple[Check | None, str]:
+    """With a snapshot, a note if the tree moved on; without, a failed check if it did."""
+    if measured == live_end:
+        return None, f"code fingerprint {measured} (unchanged during the run)"
+    if snapshot:
+        return None, (
+            f"code fingerprint {measured} measured (a copy taken at the start); the working tree"
+            f" moved on during the run, to {live_end}"
+        )
+    detail = f"{measured} at start, {live_end} at end: the figures mix code versions"
+    return Check("code unchanged during the run", None, "same fingerprint", False, detail), detail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -837,52 +1068,49 @@ def main(argv: list[str] | None = None) -> int:
         client, path = args.apply_step
         return apply_step(client, Path(path), args.profile)
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
-    ctx = Context(args.orgload, args.python, dict(os.environ), args.repeat, args.timeout, 0)
     load_before = os.getloadavg()
     books = prepare_workbooks(args)
     dbs, homes = PgDatabases(args.pg_server), Homes()
-    baseline = validate = pg = sqlite = big = None
-    checks: list[Check] = []
     try:
-        first = describe_workbook(books.first, args.people, args.units, "valid")
-        if not args.skip_baseline:
-            baseline = run_baseline(ctx, books.first, first, homes, dbs)
-            if baseline.exit_codes != [0]:
-                checks.append(
-                    Check("baseline ran", None, "exit 0", False, "; ".join(baseline.notes))
-                )
-        for backend in (POSTGRES, SQLITE):
-            if backend == SQLITE and args.skip_sqlite:
-                continue
-            try:
-                one = run_series(backend, args, ctx, books, homes, dbs)
-            except Exception as exc:  # noqa: BLE001 — report it and go on with the rest
-                log(f"{backend} series failed: {exc}")
-                checks.append(Check(f"{backend} series ran", None, "no error", False, str(exc)))
-                continue
-            if backend == POSTGRES:
-                pg = one
-            else:
-                sqlite = one
-        cosmetic = describe_workbook(books.cosmetic, args.people, args.units, "cosmetic re-write")
-        validate, validate_check = run_validate(args, ctx, books.cosmetic, cosmetic, homes)
-        checks.append(validate_check)
-        if books.big is not None:
-            try:
-                big = run_big(args, ctx, books.big, homes, dbs)
-            except Exception as exc:  # noqa: BLE001 — report it and go on with the rest
-                log(f"big series failed: {exc}")
-                checks.append(Check("big series ran", None, "no error", False, str(exc)))
+        env = base_env(args)
+        snapshot = snapshot_code(homes) if args.snapshot else None
+        if snapshot is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(snapshot), env.get("PYTHONPATH")])
+            )
+        measured_code = code_fingerprint(snapshot or BENCH_DIR.parent)
+        ctx = Context(args.orgload, args.python, env, args.repeat, args.timeout, 0)
+        imports = check_imports(ctx, homes.new("probe"), snapshot)
+        outcome = run_all(args, ctx, books, homes, dbs) if imports.passed else Outcome()
+        outcome.checks.insert(0, imports)
     finally:
         dbs.drop_all()
         homes.remove_all()
-    backends = [one for one in (pg, sqlite) if one is not None]
-    measurements = collect_measurements(books, args, baseline, validate, backends, big)
-    checks = outcome_checks([*backends, *([big] if big else [])]) + checks
-    checks += target_checks(baseline, pg, sqlite, validate, big)
-    machine = {**describe_machine(), "loadavg_start": load_before, "loadavg_end": os.getloadavg()}
+    changed, code_note = code_check(measured_code, code_fingerprint(), args.snapshot)
+    backends = [one for one in (outcome.pg, outcome.sqlite) if one is not None]
+    measurements = collect_measurements(books, args, outcome.baseline, backends, outcome.big)
+    checks = [
+        *([changed] if changed else []),
+        *outcome_checks([*backends, *([outcome.big] if outcome.big else [])]),
+        *outcome.checks,
+        *target_checks(outcome.baseline, outcome.pg, outcome.sqlite, outcome.big),
+    ]
+    machine = {
+        **describe_machine(),
+        "loadavg_start": load_before,
+        "loadavg_end": os.getloadavg(),
+        "bytecode": "cached (--warm-bytecode)" if args.warm_bytecode else describe_bytecode(),
+        **describe_checkout(),
+        "code": code_note,
+    }
     passed = all(check.passed for check in checks)
-    notes = informative_notes(pg, sqlite, validate)
+    notes = [
+        f"load average (1/5/15 min): {format_load(load_before)} at start,"
+        f" {format_load(machine['loadavg_end'])} at end",
+        f"bytecode {machine['bytecode']}",
+        f"commit {machine['commit']}, {len(machine['uncommitted'])} files modified; {code_note}",
+        *informative_notes(outcome.pg, outcome.sqlite),
+    ]
     results = {
         "machine": machine,
         "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -896,7 +1124,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(render_markdown(measurements, checks, machine))
-    print(f"- load average (1/5/15 min): {load_before} at start, {machine['loadavg_end']} at end")
     for note in notes:
         print(f"- {note}")
     log(f"results written to {args.out}; {'all targets met' if passed else 'TARGET MISSED'}")

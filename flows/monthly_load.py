@@ -86,7 +86,8 @@ def monthly_load(
     """
     if override_quota and not (reason and reason.strip()):
         return Failed(message="override_quota needs a reason")
-    with concurrency(ensure_client_limit(client_id), occupy=1, strict=True):
+    # A short lease: a SIGKILLed run cannot release its slot; the lease is renewed while alive.
+    with concurrency(ensure_client_limit(client_id), occupy=1, strict=True, lease_duration=60):
         result = run_load_task(
             client_id,
             [file],

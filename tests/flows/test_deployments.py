@@ -1,0 +1,494 @@
+"""End to end, as ops run it: ``ops/stack.py up`` starts a real Prefect server on a free loopback
+port, creates the work pool, runs ``prefect deploy --all``, creates the zombie automation and
+starts a process worker; then loads are triggered through the API, a flow process is killed in
+the middle of its apply, and a worker is killed together with its run.
+
+One stack serves the module (starting it is most of the time). Each scenario runs against SQLite
+(the worker's own ``ORGLOAD_DATABASE_URL``) and PostgreSQL (the same worker, the database given
+in the run's job variables). Each scenario loads its own client, with ids that differ per
+database: a run killed while it holds its client's concurrency slot keeps that slot until the
+slot's lease expires (300 s), which would stall the next load of the same client.
+Every process is stopped at the end, also on failure: ``ops/stack.py down``, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.deployments import run_deployment
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from loaders.store import add_client
+from orgload.db import incidents, loads, people, units
+from orgload.migrate import upgrade
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+NOV = REPO / "sample_data" / "organizacion_2026-11.xlsx"
+DEC = REPO / "sample_data" / "organizacion_2026-12.xlsx"
+PG_URL = os.environ.get(
+    "ORGLOAD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+WAIT = 300  # seconds; the machine may be shared and busy
+CLIENTS = ("acme", "globex", "initech")  # one per scenario: see the module docstring
+NOW = datetime.now().astimezone()
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run(argv: list[str], env: dict[str, str], timeout: float = 900) -> str:
+    done = subprocess.run(
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")  # a zombie is dead
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL ``pid`` and, when it leads one (flow processes do), its process group."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 30
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+# --- the stack and the databases -------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """The running stack, as ``ops/stack.py up`` left it."""
+
+    home: Path
+    env: dict[str, str]
+    api_url: str
+    up_seconds: float
+
+    def pid(self, name: str) -> int:
+        return int((self.home / "prefect" / f"{name}.pid").read_text())
+
+    def api(self) -> AbstractContextManager[Any]:
+        return temporary_settings(updates={PREFECT_API_URL: self.api_url})
+
+    def wait(self, run_id: Any, until: Callable[[FlowRun], bool]) -> FlowRun:
+        deadline = time.monotonic() + WAIT
+        with self.api(), get_client(sync_client=True) as client:
+            while True:
+                run = client.read_flow_run(run_id)
+                if until(run):
+                    return run
+                if time.monotonic() > deadline:
+                    pytest.fail(f"run {run.name} still {run.state_name} after {WAIT} s")
+                time.sleep(0.5)
+
+
+@dataclass
+class Target:
+    """One database the flows load into, with its clients."""
+
+    kind: str
+    url: str
+    engine: Engine
+    job_variables: dict[str, Any]
+
+    def client(self, name: str) -> str:
+        return f"{name}-{self.kind}"
+
+    def trigger(self, stack: Stack, **parameters: Any) -> FlowRun:
+        with stack.api():
+            run = run_deployment(
+                "monthly-load/monthly-load",
+                parameters=parameters,
+                job_variables=self.job_variables,
+                timeout=0,
+            )
+        assert isinstance(run, FlowRun)
+        return run
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        with self.engine.connect() as conn:
+            return {
+                "units": [
+                    tuple(r)
+                    for r in conn.execute(
+                        select(units).order_by(units.c.client_id, units.c.codigo_unidad)
+                    )
+                ],
+                "people": [
+                    tuple(r)
+                    for r in conn.execute(select(people).order_by(people.c.client_id, people.c.rut))
+                ],
+                "loads": [tuple(r) for r in conn.execute(select(loads).order_by(loads.c.id))],
+            }
+
+    def incidents_of(self, run_id: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            query = select(incidents).where(incidents.c.flow_run_id == str(run_id))
+            return list(conn.execute(query).all())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("ops-home")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORGLOAD_", "PREFECT_"))}
+    env.update(
+        ORGLOAD_HOME=str(home),
+        ORGLOAD_DATABASE_URL=f"sqlite:///{home / 'orgload.db'}",
+        ORGLOAD_PREFECT_PORT=str(port),
+        ORGLOAD_PREFECT_START_TIMEOUT=str(WAIT),
+        PREFECT_WORKER_QUERY_SECONDS="2",
+        # no scheduled runs competing with the tests for the CPU; event triggers stay on
+        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
+    )
+    _run([str(BIN / "orgload"), "db", "upgrade"], env)
+    started = time.monotonic()
+    try:
+        _run([sys.executable, "ops/stack.py", "up"], env)
+        yield Stack(home, env, f"http://127.0.0.1:{port}/api", time.monotonic() - started)
+    finally:
+        _stop_everything(home, env)
+
+
+def _stop_everything(home: Path, env: dict[str, str]) -> None:
+    """``ops/stack.py down`` (two SIGTERMs, then SIGKILL); SIGKILL whatever it left behind."""
+    pids = []
+    for name in ("worker", "server"):
+        try:
+            pids.append(int((home / "prefect" / f"{name}.pid").read_text()))
+        except (OSError, ValueError):
+            continue
+    subprocess.run(
+        [sys.executable, "ops/stack.py", "down"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
+    for pid in pids:
+        if _running(pid):
+            _kill(pid)
+
+
+@contextmanager
+def _postgres_database() -> Iterator[str]:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server here"
+        admin.dispose()
+        if IN_CI:
+            pytest.fail(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    name = f"orgload_e2e_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # the server notices a killed client during the held apply and rolls it back
+        conn.execute(
+            text(f"ALTER DATABASE \"{name}\" SET client_connection_check_interval = '200ms'")
+        )
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def target(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Target]:
+    with _postgres_database() if request.param == "postgres" else _nothing() as pg_url:
+        url = pg_url or stack.env["ORGLOAD_DATABASE_URL"]
+        engine = create_engine(url)
+        if pg_url:
+            upgrade(engine)
+        with engine.begin() as conn:
+            for name in CLIENTS:
+                add_client(conn, f"{name}-{request.param}", name, "America/Santiago", None, NOW)
+        # SQLite: the worker's own environment; PostgreSQL: this run's job variables
+        job_variables = (
+            {"env": {"ORGLOAD_DATABASE_URL": url, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}}
+            if pg_url
+            else {}
+        )
+        try:
+            yield Target(request.param, url, engine, job_variables)
+        finally:
+            engine.dispose()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+# --- holding an apply open, so the flow process can be killed inside its transaction ---------
+
+
+def _hold_apply(target: Target) -> None:
+    with target.engine.begin() as conn:
+        if target.kind == "postgres":
+            conn.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION hold() RETURNS trigger AS $$ BEGIN "
+                    "PERFORM pg_sleep(300); RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER hold AFTER UPDATE ON loads FOR EACH ROW EXECUTE FUNCTION hold()"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER hold AFTER UPDATE ON loads BEGIN SELECT count(*) FROM "
+                    "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                    "WHERE x < 2000000000) SELECT x FROM c); END"
+                )
+            )
+
+
+def _wait_until_held(target: Target, pid: int) -> None:
+    deadline = time.monotonic() + WAIT
+    locked_since = None
+    database = make_url(target.url).database
+    while time.monotonic() < deadline:
+        if not _running(pid):
+            pytest.fail("the flow process ended before its apply was held")
+        if target.kind == "postgres":
+            with target.engine.connect() as conn:
+                held = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = :d "
+                        "AND wait_event = 'PgSleep'"
+                    ),
+                    {"d": database},
+                ).scalar()
+            if held:
+                return
+        else:
+            probe = sqlite3.connect(str(database), timeout=0, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+                locked_since = None
+            except sqlite3.OperationalError:
+                locked_since = locked_since or time.monotonic()
+                if time.monotonic() - locked_since > 2.0:  # only the held apply locks that long
+                    return
+            finally:
+                probe.close()
+        time.sleep(0.1)
+    pytest.fail("the load never reached its apply")
+
+
+def _release_hold(target: Target) -> None:
+    target.engine.dispose()
+    drop = "DROP TRIGGER hold" + (" ON loads" if target.kind == "postgres" else "")
+    deadline = time.monotonic() + 60
+    while True:  # the killed transaction may hold its locks a moment longer
+        try:
+            with target.engine.begin() as conn:
+                conn.execute(text(drop))
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _held_and_killed(stack: Stack, target: Target, client: str, *, with_worker: bool) -> FlowRun:
+    """Trigger a load of ``client``, wait until its apply is held open, SIGKILL its process
+    (after the worker's, if ``with_worker``); return the run as it was while running."""
+    _hold_apply(target)
+    try:
+        run = target.trigger(stack, client_id=client, file=str(NOV))
+        running = stack.wait(run.id, _running_or_over)
+        assert running.state_type == StateType.RUNNING, running.state
+        assert running.infrastructure_pid, "the worker recorded no process for the run"
+        pid = int(str(running.infrastructure_pid).rsplit(":", 1)[-1])
+        _wait_until_held(target, pid)
+        if with_worker:
+            _kill(stack.pid("worker"))
+        _kill(pid)
+    finally:
+        _release_hold(target)
+    return running
+
+
+def _running_or_over(run: FlowRun) -> bool:
+    return run.state_type == StateType.RUNNING or bool(run.state and run.state.is_final())
+
+
+def _over(run: FlowRun) -> bool:
+    return bool(run.state and run.state.is_final())
+
+
+def _about(run: FlowRun, reconciled: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries of ``run``: one Prefect server serves both databases here, so a reconciler
+    pointed at one database also sees the other's dead runs."""
+    return [entry for entry in reconciled if entry["flow_run_id"] == str(run.id)]
+
+
+def _state(client: SyncPrefectClient, run_id: Any) -> StateType | None:
+    state = client.read_flow_run(run_id).state
+    return state.type if state else None
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def test_ops_up_deploys_every_flow_of_prefect_yaml_on_one_pool(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with capsys.disabled():
+        print(f"\nops/stack.py up: {stack.up_seconds:.0f} s")
+    config = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    with stack.api(), get_client(sync_client=True) as client:
+        for spec in config["deployments"]:
+            # deployments are named after their flow (tests/flows/test_prefect_yaml.py)
+            deployment = client.read_deployment_by_name(f"{spec['name']}/{spec['name']}")
+            assert deployment.entrypoint == spec["entrypoint"]
+            assert deployment.work_pool_name == "orgload-pool"
+            assert deployment.pull_steps == [
+                {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
+            ]
+            assert {s.slug for s in deployment.schedules} == {
+                s["slug"] for s in spec.get("schedules") or []
+            }
+        (automation,) = client.read_automations_by_name("orgload-crash-silent-runs")
+        assert automation.trigger.model_dump()["posture"] == "Proactive"
+        workers = client.read_workers_for_work_pool("orgload-pool")
+        assert [w.status.value for w in workers] == ["ONLINE"]
+    assert "healthy" in _run([sys.executable, "ops/stack.py", "status"], stack.env)
+
+
+def test_monthly_load_triggered_through_the_api_completes_with_its_artifacts(
+    stack: Stack, target: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = target.client("acme")
+    started = time.monotonic()
+    run = target.trigger(stack, client_id=client, file=str(NOV))
+    done = stack.wait(run.id, _over)
+    elapsed = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\n[{target.kind}] trigger -> {done.state_name}: {elapsed:.1f} s")
+    assert done.state_type == StateType.COMPLETED, done.state and done.state.message
+    with target.engine.connect() as conn:
+        record = conn.execute(select(loads).where(loads.c.flow_run_id == str(run.id))).one()
+        n_people = conn.execute(
+            select(func.count()).where(people.c.client_id == client, people.c.active)
+        ).scalar()
+        n_units = conn.execute(select(func.count()).where(units.c.client_id == client)).scalar()
+    assert (record.client_id, record.status) == (client, "applied")
+    assert n_people == 250
+    with stack.api(), get_client(sync_client=True) as api:
+        artifacts = api.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+        )
+    summary = next(a.data for a in artifacts if a.type == "markdown")
+    assert isinstance(summary, str)
+    assert "`applied`" in summary
+    assert "| personas | 250 | 0 | 0 | 0 |" in summary
+    assert f"| unidades | {n_units} | 0 | 0 | 0 |" in summary
+
+
+def test_killed_flow_process_crashes_the_run_with_one_incident_and_no_data_change(
+    stack: Stack, target: Target
+) -> None:
+    before = target.snapshot()
+    run = _held_and_killed(stack, target, target.client("globex"), with_worker=False)
+    crashed = stack.wait(run.id, _over)
+    assert crashed.state_type == StateType.CRASHED
+    # the worker saw its process die and ran the on_crashed hook (a crashed watched run also
+    # starts incident-sla-watch, whose reconciler must not open a second incident)
+    deadline = time.monotonic() + WAIT
+    while not target.incidents_of(run.id):
+        assert time.monotonic() < deadline, "no incident for the crashed run"
+        time.sleep(1)
+    time.sleep(3)
+    found = target.incidents_of(run.id)
+    assert [(i.category, i.level, i.client_id) for i in found] == [
+        ("crash", 2, target.client("globex"))
+    ]
+    assert found[0].diagnostics["file_name"] == NOV.name
+    assert target.snapshot() == before
+
+
+def test_killed_worker_leaves_a_silent_run_the_reconciler_crashes_with_one_incident(
+    stack: Stack, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.reconcile import reconcile_dead_runs
+
+    monkeypatch.setenv("ORGLOAD_HOME", str(stack.home))
+    monkeypatch.setenv("ORGLOAD_DATABASE_URL", target.url)
+    client = target.client("initech")
+    before = target.snapshot()
+    try:
+        run = _held_and_killed(stack, target, client, with_worker=True)
+        time.sleep(6)  # longer than the silence allowed below, counted from the last heartbeat
+        with stack.api(), get_client(sync_client=True) as api:
+            assert _state(api, run.id) == StateType.RUNNING  # nobody is left to say otherwise
+            done = _about(
+                run, reconcile_dead_runs(datetime.now().astimezone(), silent_after_seconds=5)
+            )
+            assert [(d["seen_as"], d["marked_crashed"]) for d in done] == [("RUNNING", True)]
+            assert _state(api, run.id) == StateType.CRASHED
+            again = reconcile_dead_runs(datetime.now().astimezone(), silent_after_seconds=5)
+            assert _about(run, again) == []
+    finally:
+        _run([sys.executable, "ops/stack.py", "worker"], stack.env)  # for what comes next
+    found = target.incidents_of(run.id)
+    assert [(i.category, i.level, i.client_id) for i in found] == [("crash", 2, client)]
+    assert found[0].diagnostics["hook"] == "reconciler"
+    assert target.snapshot() == before
