@@ -44,9 +44,9 @@ def apply_plan(conn: Connection, client_id: str, load_id: int, plan: Plan) -> No
         _log(conn, load_id, entity)
 
 
-def _rows_for_upsert(client_id: str, load_id: int, entity: EntityPlan) -> pd.DataFrame:
-    key = KEYS[entity.entity]
-    rows = pd.concat([entity.inserts, entity.updates]).rename_axis(key).reset_index()
+def _rows(client_id: str, load_id: int, entity: EntityPlan, frame: pd.DataFrame) -> pd.DataFrame:
+    """Table rows (client, key, fields, active, load) for new or changed entity rows."""
+    rows = frame.rename_axis(KEYS[entity.entity]).reset_index()
     rows.insert(0, "client_id", client_id)
     rows["active"] = True
     rows["load_id"] = load_id
@@ -62,29 +62,35 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _upsert(conn: Connection, client_id: str, load_id: int, entity: EntityPlan) -> None:
-    rows = _rows_for_upsert(client_id, load_id, entity)
-    if rows.empty:
-        return
     table = TABLES[entity.entity]
     changing = [*FIELDS[entity.entity], "active", "load_id"]
     keys = [table.c.client_id, table.c[KEYS[entity.entity]]]
     if is_postgres(conn):
-        stage = _stage_table(conn, table)
-        _copy_frame(conn, stage.name, rows)
-        statement = pg_insert(table).from_select(list(rows.columns), select(stage))
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=keys, set_={c: statement.excluded[c] for c in changing}
+        # New keys go straight in with COPY: the client row lock held by the load means nobody
+        # else can have inserted them since the plan. Changed rows are merged from a stage.
+        if len(entity.inserts):
+            _copy_frame(conn, table.name, _rows(client_id, load_id, entity, entity.inserts))
+        if len(entity.updates):
+            rows = _rows(client_id, load_id, entity, entity.updates)
+            stage = _stage_table(conn, table)
+            _copy_frame(conn, stage.name, rows)
+            statement = pg_insert(table).from_select(list(rows.columns), select(stage))
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=keys, set_={c: statement.excluded[c] for c in changing}
+                )
             )
-        )
-    else:
-        lite = sqlite_insert(table)
-        conn.execute(
-            lite.on_conflict_do_update(
-                index_elements=keys, set_={c: lite.excluded[c] for c in changing}
-            ),
-            _records(rows),
-        )
+        return
+    rows = _rows(client_id, load_id, entity, pd.concat([entity.inserts, entity.updates]))
+    if rows.empty:
+        return
+    lite = sqlite_insert(table)
+    conn.execute(
+        lite.on_conflict_do_update(
+            index_elements=keys, set_={c: lite.excluded[c] for c in changing}
+        ),
+        _records(rows),
+    )
 
 
 def _deactivate(conn: Connection, client_id: str, load_id: int, entity: EntityPlan) -> None:
