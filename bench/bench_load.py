@@ -19,10 +19,18 @@ Measured in one run, every figure from a fresh child process (wall time and peak
    ``no_changes`` and take no longer than ``orgload validate`` of the same file;
 6. the peak RSS of 2; 7. with ``--big N``: the first load of an N-person workbook (PostgreSQL).
 
-Every repetition loads into a new client (``bench1``, ``bench2``…): one PostgreSQL database per
-series, one SQLite home per repetition. Workbooks are cached in ``bench/.cache/`` (the main and big
-ones are shared with ``bench_validate.py``); the databases and homes this run creates are removed
-at the end, also on failure or SIGTERM. Exits non-zero when a target is missed.
+Every repetition loads into new clients (``bench1``…; ``tiny1``… for a 30-person load that
+shows the fixed cost of a command): one PostgreSQL database per series, one SQLite home per
+repetition. ``orgload validate`` of the cosmetic workbook runs right before its re-upload, so each
+ratio compares two runs made under the same machine load. The children run a copy of the code
+taken at the start (``--no-snapshot`` to run the live tree), since the tree may change during a
+run; the commit and a fingerprint of the code measured are recorded. ``--warm-bytecode`` lets
+the children cache bytecode (under ``bench/.cache/pycache``) when the environment forbids it.
+``--profile-dir`` writes cProfile stats of the apply-step children.
+
+Workbooks are cached in ``bench/.cache/`` (the main and big ones are shared with
+``bench_validate.py``); the databases, homes and code copy of a run are removed at its end, also
+on failure or SIGTERM. Exits non-zero when a target is missed or an outcome is wrong.
 """
 
 from __future__ import annotations
@@ -206,7 +214,7 @@ class PgDatabases:
 
 
 class Homes:
-    """Temporary ``ORGLOAD_HOME`` folders under the bench cache, removed at the end."""
+    """Temporary folders under the bench cache (homes, the code copy), removed at the end."""
 
     def __init__(self) -> None:
         self.created: list[Path] = []
@@ -941,10 +949,17 @@ def format_load(load: tuple[float, float, float]) -> str:
 
 
 def describe_bytecode() -> str:
-    """Whether the children can cache bytecode (without it every run compiles its imports)."""
+    """Whether the children find compiled bytecode (without it every run compiles its imports)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pandas")
+    origin = spec.origin if spec is not None else None
+    compiled = origin is not None and Path(importlib.util.cache_from_source(origin)).exists()
+    if compiled:
+        return "cached (the libraries have __pycache__)"
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         return "not cached (PYTHONDONTWRITEBYTECODE set): every child compiles what it imports"
-    return "cached as usual"
+    return "not cached yet (the first runs compile and write it)"
 
 
 def code_fingerprint(root: Path = BENCH_DIR.parent) -> str:
@@ -1069,6 +1084,7 @@ def main(argv: list[str] | None = None) -> int:
         return apply_step(client, Path(path), args.profile)
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     load_before = os.getloadavg()
+    checkout = describe_checkout()  # before the run: the tree is copied now
     books = prepare_workbooks(args)
     dbs, homes = PgDatabases(args.pg_server), Homes()
     try:
@@ -1100,7 +1116,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": load_before,
         "loadavg_end": os.getloadavg(),
         "bytecode": "cached (--warm-bytecode)" if args.warm_bytecode else describe_bytecode(),
-        **describe_checkout(),
+        **checkout,
         "code": code_note,
     }
     passed = all(check.passed for check in checks)
