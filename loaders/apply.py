@@ -139,9 +139,10 @@ def _log(conn: Connection, load_id: int, entity: EntityPlan) -> None:
             "after": None,
         }
     )
-    rows = pd.concat([f for f in (inserted, updated, gone) if not f.empty])
-    if rows.empty:
+    parts = [f for f in (inserted, updated, gone) if not f.empty]
+    if not parts:  # this entity did not change in this load
         return
+    rows = pd.concat(parts)
     rows.insert(0, "entity", name)
     rows.insert(0, "load_id", load_id)
     rows = rows[LOG_COLUMNS]

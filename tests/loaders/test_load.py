@@ -360,3 +360,25 @@ def test_revert_of_the_first_load_empties_the_client(
     assert snapshot(engine) == {"units": [], "people": []}
     with pytest.raises(RefusedError):
         run_revert(settings, applied.load_id, "twice", engine)
+
+
+def test_a_load_that_changes_only_people_applies(
+    engine: Engine, client: str, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(at("2026-11-05T10:00:00-03:00", monkeypatch), engine, samples / NOV)
+
+    def new_title(sheets: dict) -> None:
+        people_sheet = sheets["personas"]
+        column = [c.value for c in people_sheet[1]].index("Cargo") + 1
+        people_sheet.cell(2, column).value = "Cargo nuevo"
+
+    changed = rewrite(samples / NOV, tmp_path / "one.xlsx", new_title)
+    outcome = load(at("2026-12-05T10:00:00-03:00", monkeypatch), engine, changed)
+    assert outcome.status == "applied"
+    assert outcome.changes()["personas"]["updated"] == 1
+    assert outcome.changes()["unidades"] == {
+        "inserted": 0,
+        "updated": 0,
+        "deactivated": 0,
+        "unchanged": 22,
+    }
