@@ -6,7 +6,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from dbfaults import break_person_writes
+from sqlalchemy import Engine, select
 
 from flows.monthly_load import monthly_load
 from flows.validate_upload import validate_upload_flow
@@ -71,27 +72,7 @@ def test_rejected_file_completes_with_errors_and_a_level_1_incident(
 def test_failed_apply_fails_the_run_with_exactly_one_incident(
     engine: Engine, client: str, samples: Path
 ) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(
-                text(
-                    "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN "
-                    "RAISE EXCEPTION 'simulated'; END $$ LANGUAGE plpgsql"
-                )
-            )
-            conn.execute(
-                text(
-                    "CREATE TRIGGER boom BEFORE INSERT ON people "
-                    "FOR EACH ROW EXECUTE FUNCTION boom()"
-                )
-            )
-        else:
-            conn.execute(
-                text(
-                    "CREATE TRIGGER boom BEFORE INSERT ON people "
-                    "BEGIN SELECT RAISE(ABORT, 'simulated'); END"
-                )
-            )
+    break_person_writes(engine)
     state = monthly_load(client_id=client, file=str(samples / NOV), return_state=True)
     assert state.is_failed()
     with engine.connect() as conn:

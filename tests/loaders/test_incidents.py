@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from dbfaults import break_person_writes, restore_person_writes
+from sqlalchemy import Engine, select
 
 from loaders.incidents import (
     IllegalTransitionError,
@@ -47,30 +48,6 @@ def client(engine: Engine) -> str:
 
 def load(settings: Settings, engine: Engine, path: Path, **options: Any):
     return run_load(settings, LoadRequest("acme", [path], **options), engine)
-
-
-def _break_writes(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(
-                text(
-                    "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN "
-                    "RAISE EXCEPTION 'simulated failure'; END $$ LANGUAGE plpgsql"
-                )
-            )
-            conn.execute(
-                text(
-                    "CREATE TRIGGER boom BEFORE INSERT ON people "
-                    "FOR EACH ROW EXECUTE FUNCTION boom()"
-                )
-            )
-        else:
-            conn.execute(
-                text(
-                    "CREATE TRIGGER boom BEFORE INSERT ON people "
-                    "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END"
-                )
-            )
 
 
 def test_validation_failure_opens_a_level_1_incident_without_deadline(
@@ -116,7 +93,7 @@ def test_repeated_rejection_in_the_period_updates_the_open_incident(
 def test_apply_error_opens_level_2_with_the_contract_deadline(
     engine: Engine, client: str, samples: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _break_writes(engine)
+    break_person_writes(engine)
     outcome = load(at(MONDAY_5PM, monkeypatch), engine, samples / NOV)
     assert outcome.status == "failed"
     assert outcome.exit_code == 4
@@ -209,14 +186,9 @@ def test_escalation_restarts_the_clock_at_the_escalation(
 def test_list_filters_and_overdue(
     engine: Engine, client: str, samples: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _break_writes(engine)
+    break_person_writes(engine)
     failed = load(at(MONDAY_5PM, monkeypatch), engine, samples / NOV).incident["id"]
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "DROP TRIGGER boom" + (" ON people" if engine.dialect.name == "postgresql" else "")
-            )
-        )
+    restore_person_writes(engine)
     rejected = load(at(MONDAY_5PM, monkeypatch), engine, samples / INVALID).incident["id"]
     before_due = datetime.fromisoformat("2026-12-09T13:59:00-03:00")
     after_due = datetime.fromisoformat("2026-12-09T14:00:00-03:00")
@@ -269,7 +241,7 @@ def test_notifications_reach_a_real_smtp_server(
     sink, _ = smtp_server
     settings = at(MONDAY_5PM, monkeypatch)
     rejected = load(settings, engine, samples / INVALID)
-    _break_writes(engine)
+    break_person_writes(engine)
     failed = load(settings, engine, samples / NOV)
     by_recipient = {m["To"]: m for m in sink.messages}
     assert set(by_recipient) == {"admin@acme.cl", "soporte@saas.cl"}
@@ -294,7 +266,7 @@ def test_refused_smtp_is_retried_and_delivered_once(
     sink, port = smtp_server
     monkeypatch.setenv("ORGLOAD_SMTP_PORT", str(unused_port))  # nothing listens there
     settings = at(MONDAY_5PM, monkeypatch)
-    _break_writes(engine)
+    break_person_writes(engine)
     outcome = load(settings, engine, samples / NOV)
     assert outcome.incident is not None  # the incident exists although the mail failed
     with engine.connect() as conn:
@@ -319,7 +291,7 @@ def test_sla_watch_flags_overdue_once(
     engine: Engine, client: str, samples: Path, smtp_server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sink, _ = smtp_server
-    _break_writes(engine)
+    break_person_writes(engine)
     incident_id = load(at(MONDAY_5PM, monkeypatch), engine, samples / NOV).incident["id"]
     settings = load_settings()
     soon = run_sla_watch(engine, settings, datetime.fromisoformat("2026-12-09T13:00:00-03:00"))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from dbfaults import break_person_writes
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 
@@ -219,35 +220,10 @@ def test_sigkill_mid_apply_leaves_the_previous_snapshot(
     assert [h["status"] for h in history] == ["applied"]  # the killed load left no record
 
 
-def _make_writes_fail(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(
-                text(
-                    "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN "
-                    "RAISE EXCEPTION 'disk quota exceeded (simulated)'; END $$ LANGUAGE plpgsql"
-                )
-            )
-            conn.execute(
-                text(
-                    "CREATE TRIGGER boom BEFORE INSERT OR UPDATE ON people "
-                    "FOR EACH ROW EXECUTE FUNCTION boom()"
-                )
-            )
-        else:
-            for event in ("INSERT", "UPDATE"):
-                conn.execute(
-                    text(
-                        f"CREATE TRIGGER boom_{event.lower()} BEFORE {event} ON people "
-                        "BEGIN SELECT RAISE(ABORT, 'disk quota exceeded (simulated)'); END"
-                    )
-                )
-
-
 def test_database_error_rolls_back_and_records_failed(
     engine: Engine, client: str, samples: Path, database_url: str
 ) -> None:
-    _make_writes_fail(engine)
+    break_person_writes(engine)
     proc = start("load", "--client", client, str(samples / NOV), "--json")
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 4
