@@ -24,8 +24,10 @@ shows the fixed cost of a command): one PostgreSQL database per series, one SQLi
 repetition. ``orgload validate`` of the cosmetic workbook runs right before its re-upload, so each
 ratio compares two runs made under the same machine load. The children run a copy of the code
 taken at the start (``--no-snapshot`` to run the live tree), since the tree may change during a
-run; the commit and a fingerprint of the code measured are recorded. ``--warm-bytecode`` lets
-the children cache bytecode (under ``bench/.cache/pycache``) when the environment forbids it.
+run; the commit and a fingerprint of the code measured are recorded. The children cache
+bytecode (under ``bench/.cache/pycache``, warmed on the tiny workbook first) even when the
+environment sets ``PYTHONDONTWRITEBYTECODE``, as a deployed machine has its code compiled once;
+``--cold-bytecode`` runs them with the environment as it is.
 ``--profile-dir`` writes cProfile stats of the apply-step children.
 
 Workbooks are cached in ``bench/.cache/`` (the main and big ones are shared with
@@ -251,11 +253,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " engineers commit while a run goes on; the copy keeps every figure on one version)",
     )
     parser.add_argument(
-        "--warm-bytecode",
-        action="store_true",
-        help="let the children cache bytecode in bench/.cache/pycache (PYTHONPYCACHEPREFIX,"
-        " PYTHONDONTWRITEBYTECODE unset) and warm it on the tiny workbook first; by default the"
-        " children run with the environment as it is",
+        "--cold-bytecode",
+        dest="warm_bytecode",
+        action="store_false",
+        help="run the children with the environment as it is; by default they cache bytecode"
+        " in bench/.cache/pycache (PYTHONPYCACHEPREFIX, PYTHONDONTWRITEBYTECODE unset) and it is"
+        " warmed on the tiny workbook first, as on a deployed machine, where the installed"
+        " code is compiled once (`make setup` sets UV_COMPILE_BYTECODE)",
     )
     parser.add_argument(
         "--profile-dir",
@@ -1115,7 +1119,9 @@ def main(argv: list[str] | None = None) -> int:
         **describe_machine(),
         "loadavg_start": load_before,
         "loadavg_end": os.getloadavg(),
-        "bytecode": "cached (--warm-bytecode)" if args.warm_bytecode else describe_bytecode(),
+        "bytecode": "cached (warmed on the tiny workbook)"
+        if args.warm_bytecode
+        else describe_bytecode(),
         **checkout,
         "code": code_note,
     }

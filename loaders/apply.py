@@ -9,9 +9,14 @@ updates by key on both. Nothing here commits.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import (
     Column,
     Connection,
@@ -29,28 +34,117 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from loaders.copytext import arrow_values, copy_payload, json_documents
 from loaders.plan import EntityPlan, Plan
 from loaders.store import FIELDS, KEYS, TABLES
 from orgload.db import change_log, is_postgres
 
-LOG_COLUMNS = ["load_id", "entity", "key", "action", "before", "after"]
-
 
 def apply_plan(conn: Connection, client_id: str, load_id: int, plan: Plan) -> None:
     """Write every change of ``plan`` and its change log; the caller commits or rolls back."""
-    for entity in plan.entities.values():
-        _upsert(conn, client_id, load_id, entity)
-        _deactivate(conn, client_id, load_id, entity)
-        _log(conn, load_id, entity)
+    postgres = is_postgres(conn)
+    # PostgreSQL: the change log's text is built in a worker thread (Arrow's kernels release
+    # the GIL) while the database ingests the entity rows, so the two costs overlap.
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        logs = []
+        for entity in plan.entities.values():
+            columns = _ChangeColumns.of(entity)
+            if postgres:
+                logs.append(worker.submit(_log_columns, load_id, entity.entity, columns))
+                _copy_changes(conn, client_id, load_id, entity.entity, columns)
+            else:
+                _upsert_lite(conn, client_id, load_id, entity)
+            _deactivate(conn, client_id, load_id, entity)
+            if not postgres:
+                _insert_log(conn, _log_columns(load_id, entity.entity, columns))
+        for built in logs:
+            log = built.result()
+            if log is not None:
+                _copy_arrays(conn, change_log.name, log)
 
 
-def _rows(client_id: str, load_id: int, entity: EntityPlan, frame: pd.DataFrame) -> pd.DataFrame:
-    """Table rows (client, key, fields, active, load) for new or changed entity rows."""
-    rows = frame.rename_axis(KEYS[entity.entity]).reset_index()
+@dataclass(frozen=True, slots=True)
+class _ChangeColumns:
+    """An entity's changes as Arrow columns (key first, then fields), converted once for both
+    the table writes and the change log."""
+
+    inserts: dict[str, pa.Array]
+    updates: dict[str, pa.Array]
+    before: dict[str, pa.Array]  # fields, ``active`` and ``load_id`` of the updated rows
+    gone: dict[str, pa.Array]  # fields and ``load_id`` of the rows to deactivate
+
+    @classmethod
+    def of(cls, entity: EntityPlan) -> _ChangeColumns:
+        key = KEYS[entity.entity]
+        return cls(
+            _arrow(key, entity.inserts),
+            _arrow(key, entity.updates),
+            _arrow(key, entity.before),
+            _arrow(key, entity.deactivations),
+        )
+
+
+def _arrow(key: str, frame: pd.DataFrame) -> dict[str, pa.Array]:
+    columns = {key: arrow_values(frame.index).cast(pa.large_string())}
+    columns.update({name: arrow_values(frame[name]) for name in frame.columns})
+    return columns
+
+
+def _table_rows(
+    client_id: str, load_id: int, columns: dict[str, pa.Array]
+) -> dict[str, pa.Array | pa.Scalar]:
+    """Rows of an entity table: the same client, active, written by this load."""
+    return {
+        "client_id": pa.scalar(client_id, pa.large_string()),
+        **columns,
+        "active": pa.scalar(True),
+        "load_id": pa.scalar(load_id, pa.int64()),
+    }
+
+
+def _copy_changes(
+    conn: Connection, client_id: str, load_id: int, entity: str, columns: _ChangeColumns
+) -> None:
+    """PostgreSQL: new keys are COPYed straight in (the client row lock held by the load means
+    nobody else can have inserted them since the plan); changed rows are COPYed into a stage
+    and merged with one ``INSERT … SELECT … ON CONFLICT DO UPDATE``."""
+    table = TABLES[entity]
+    if _length(columns.inserts):
+        _copy_arrays(conn, table.name, _table_rows(client_id, load_id, columns.inserts))
+    if _length(columns.updates):
+        rows = _table_rows(client_id, load_id, columns.updates)
+        stage = _stage_table(conn, table)
+        _copy_arrays(conn, stage.name, rows)
+        statement = pg_insert(table).from_select(list(rows), select(stage))
+        changing = [*FIELDS[entity], "active", "load_id"]
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.client_id, table.c[KEYS[entity]]],
+                set_={c: statement.excluded[c] for c in changing},
+            )
+        )
+
+
+def _upsert_lite(conn: Connection, client_id: str, load_id: int, entity: EntityPlan) -> None:
+    """SQLite: new and changed rows in one ``executemany`` upsert."""
+    table = TABLES[entity.entity]
+    key = KEYS[entity.entity]
+    frame = pd.concat([entity.inserts, entity.updates])
+    if frame.empty:
+        return
+    rows = frame.rename_axis(key).reset_index()
     rows.insert(0, "client_id", client_id)
     rows["active"] = True
     rows["load_id"] = load_id
-    return rows
+    changing = [*FIELDS[entity.entity], "active", "load_id"]
+    lite = sqlite_insert(table)
+    conn.execute(
+        lite.on_conflict_do_update(
+            index_elements=[table.c.client_id, table.c[key]],
+            set_={c: lite.excluded[c] for c in changing},
+        ),
+        _records(rows),
+    )
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -59,38 +153,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     if "fecha_ingreso" in frame:
         frame["fecha_ingreso"] = pd.to_datetime(frame["fecha_ingreso"], format="%Y-%m-%d").dt.date
     return frame.astype(object).where(frame.notna(), None).to_dict("records")  # type: ignore[return-value]
-
-
-def _upsert(conn: Connection, client_id: str, load_id: int, entity: EntityPlan) -> None:
-    table = TABLES[entity.entity]
-    changing = [*FIELDS[entity.entity], "active", "load_id"]
-    keys = [table.c.client_id, table.c[KEYS[entity.entity]]]
-    if is_postgres(conn):
-        # New keys go straight in with COPY: the client row lock held by the load means nobody
-        # else can have inserted them since the plan. Changed rows are merged from a stage.
-        if len(entity.inserts):
-            _copy_frame(conn, table.name, _rows(client_id, load_id, entity, entity.inserts))
-        if len(entity.updates):
-            rows = _rows(client_id, load_id, entity, entity.updates)
-            stage = _stage_table(conn, table)
-            _copy_frame(conn, stage.name, rows)
-            statement = pg_insert(table).from_select(list(rows.columns), select(stage))
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=keys, set_={c: statement.excluded[c] for c in changing}
-                )
-            )
-        return
-    rows = _rows(client_id, load_id, entity, pd.concat([entity.inserts, entity.updates]))
-    if rows.empty:
-        return
-    lite = sqlite_insert(table)
-    conn.execute(
-        lite.on_conflict_do_update(
-            index_elements=keys, set_={c: lite.excluded[c] for c in changing}
-        ),
-        _records(rows),
-    )
 
 
 def _deactivate(conn: Connection, client_id: str, load_id: int, entity: EntityPlan) -> None:
@@ -106,50 +168,85 @@ def _deactivate(conn: Connection, client_id: str, load_id: int, entity: EntityPl
     )
 
 
-def _json_lines(frame: pd.DataFrame) -> list[str]:
-    if frame.empty:
-        return []
-    text = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
-    return text.rstrip("\n").split("\n")
+def _length(columns: dict[str, pa.Array]) -> int:
+    return len(next(iter(columns.values())))
 
 
-def _log(conn: Connection, load_id: int, entity: EntityPlan) -> None:
-    name = entity.entity
-    inserted = pd.DataFrame(
-        {
-            "key": entity.inserts.index,
-            "action": "insert",
-            "before": None,
-            "after": _json_lines(entity.inserts),
-        }
+def _log_columns(
+    load_id: int, entity: str, columns: _ChangeColumns
+) -> dict[str, pa.Array | pa.Scalar] | None:
+    """The change-log rows of one entity: one per change, ``before``/``after`` as JSON
+    documents of the fields (plus ``active`` and ``load_id``, the state a revert restores).
+    None when the entity did not change."""
+    key = KEYS[entity]
+    keys: list[pa.Array] = []
+    actions: list[pa.Array] = []
+    befores: list[pa.Array] = []
+    afters: list[pa.Array] = []
+
+    def add(
+        action: pa.Array | str, rows: dict[str, pa.Array], before: pa.Array, after: pa.Array
+    ) -> None:
+        count = _length(rows)
+        if not count:
+            return
+        keys.append(rows[key])
+        if isinstance(action, str):
+            action = pa.array([action] * count, pa.large_string())
+        actions.append(action.cast(pa.large_string()))
+        befores.append(before)
+        afters.append(after)
+
+    nothing = pa.nulls(0, pa.large_string())
+
+    def fields(rows: dict[str, pa.Array], **extra: pa.Array) -> pa.Array:
+        return json_documents({n: a for n, a in rows.items() if n != key} | extra)
+
+    inserted = _length(columns.inserts)
+    add(
+        "insert",
+        columns.inserts,
+        pa.nulls(inserted, pa.large_string()),
+        fields(columns.inserts) if inserted else nothing,
     )
-    updated = pd.DataFrame(
-        {
-            "key": entity.updates.index,
-            "action": ["update" if a else "reactivate" for a in entity.before["active"]],
-            "before": _json_lines(entity.before),
-            "after": _json_lines(entity.updates),
-        }
-    )
-    gone = pd.DataFrame(
-        {
-            "key": entity.deactivations.index,
-            "action": "deactivate",
-            "before": _json_lines(entity.deactivations.assign(active=True)),
-            "after": None,
-        }
-    )
-    parts = [f for f in (inserted, updated, gone) if not f.empty]
-    if not parts:  # this entity did not change in this load
+    if _length(columns.updates):
+        # an inactive key that comes back is a reactivation
+        action = pc.if_else(columns.before["active"], "update", "reactivate")
+        add(action, columns.updates, fields(columns.before), fields(columns.updates))
+    gone = _length(columns.gone)
+    if gone:
+        still_active = pa.array([True] * gone)
+        add(
+            "deactivate",
+            columns.gone,
+            fields(columns.gone, active=still_active),
+            pa.nulls(gone, pa.large_string()),
+        )
+    if not keys:
+        return None
+    return {
+        "load_id": pa.scalar(load_id, pa.int64()),
+        "entity": pa.scalar(entity, pa.large_string()),
+        "key": pa.concat_arrays(keys),
+        "action": pa.concat_arrays(actions),
+        "before": pa.concat_arrays(befores),
+        "after": pa.concat_arrays(afters),
+    }
+
+
+def _insert_log(conn: Connection, log: dict[str, pa.Array | pa.Scalar] | None) -> None:
+    """SQLite: the change log as one ``executemany``."""
+    if log is None:
         return
-    rows = pd.concat(parts)
-    rows.insert(0, "entity", name)
-    rows.insert(0, "load_id", load_id)
-    rows = rows[LOG_COLUMNS]
-    if is_postgres(conn):
-        _copy_frame(conn, change_log.name, rows)
-    else:
-        conn.execute(_log_insert(), _records(rows))
+    constant = {n: v.as_py() for n, v in log.items() if isinstance(v, pa.Scalar)}
+    varying = {n: v.to_pylist() for n, v in log.items() if not isinstance(v, pa.Scalar)}
+    conn.execute(
+        _log_insert(),
+        [
+            {**constant, **dict(zip(varying, row, strict=True))}
+            for row in zip(*varying.values(), strict=True)
+        ],
+    )
 
 
 def _log_insert() -> Any:
@@ -177,44 +274,18 @@ def _stage_table(conn: Connection, table: Table) -> Table:
     return stage
 
 
-def copy_text(frame: pd.DataFrame) -> str:
-    """A frame in PostgreSQL's COPY text format, built column-wise (no per-row Python).
-
-    Text format needs only backslash, tab, newline and carriage return escaped; NULL is ``\\N``.
-    Booleans become ``t``/``f``.
-    """
-    if frame.empty:
-        return ""
-    columns = []
-    for name in frame.columns:
-        values = frame[name]
-        if values.dtype == bool:
-            text = values.map({True: "t", False: "f"}).astype("str")
-        else:
-            text = values.astype("str")
-            if text.str.contains(r"[\\\t\n\r]", regex=True).fillna(False).any():
-                text = (
-                    text.str.replace("\\", "\\\\", regex=False)
-                    .str.replace("\t", "\\t", regex=False)
-                    .str.replace("\n", "\\n", regex=False)
-                    .str.replace("\r", "\\r", regex=False)
-                )
-        columns.append(text.fillna("\\N"))
-    rest = pd.concat(columns[1:], axis=1) if len(columns) > 1 else None
-    lines = columns[0] if rest is None else columns[0].str.cat(rest, sep="\t")
-    return "\n".join(lines.tolist()) + "\n"
-
-
-def _copy_frame(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
-    """COPY a frame into a table through the connection's own psycopg cursor (same transaction)."""
+def _copy_arrays(
+    conn: Connection, table_name: str, columns: Mapping[str, pa.Array | pa.Scalar]
+) -> None:
+    """COPY whole columns through the connection's own psycopg cursor, as one text payload."""
     from psycopg import sql
 
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table_name), sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+        sql.Identifier(table_name), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        copy.write(copy_text(frame))
+        copy.write(copy_payload(list(columns.values())))
 
 
 def revert_changes(conn: Connection, client_id: str, load_id: int) -> dict[str, dict[str, int]]:

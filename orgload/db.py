@@ -155,12 +155,15 @@ change_log = Table(
     Column(
         "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     ),
-    Column("load_id", Integer, ForeignKey("loads.id"), nullable=False, index=True),
+    # Not a foreign key: written only by the load's own transaction right after its load record,
+    # and a per-row check cost more than the rest of the log's write (migration 0004).
+    Column("load_id", Integer, nullable=False, index=True),
     Column("entity", String(10), nullable=False),
     Column("key", String(40), nullable=False),
     Column("action", String(12), nullable=False),  # insert | update | reactivate | deactivate
-    Column("before", JsonDoc),
-    Column("after", JsonDoc),
+    # ``json`` (text kept as written) rather than JSONB: never queried inside, cheaper to write.
+    Column("before", JSON),
+    Column("after", JSON),
 )
 
 
