@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from loaders.store import FIELDS, KEYS
 from schemas.columns import PERSONAS, UNIDADES
@@ -97,42 +99,81 @@ def _plain(value: Any) -> Any:
 
 
 def _objects(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Plain object columns: hash lookups on Python strings beat Arrow-string indexes here."""
+    """Plain object columns with ``None`` for missing values: what a plan's frames hold."""
     return frame[columns].astype(object).where(frame[columns].notna(), None)
+
+
+def _arrow(values: pd.Series | pd.Index) -> pa.Array:
+    """A column as one Arrow large-string array (zero-copy for pandas' Arrow-backed strings)."""
+    data = values.array  # not the Series: pyarrow's attribute probes would hash its index
+    array = pa.array(
+        data if hasattr(data, "__arrow_array__") else data.to_numpy(), from_pandas=True
+    )
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array if array.type == pa.large_string() else array.cast(pa.large_string())
+
+
+def _same(new: pa.Array, old: pa.Array) -> pa.Array:
+    """Row by row: equal text, or missing on both sides (exact, as Python ``==`` on str)."""
+    equal = pc.equal(new, old)
+    if not (new.null_count or old.null_count):
+        return equal
+    return pc.fill_null(equal, pc.and_(new.is_null(), old.is_null()))
+
+
+def _rows(
+    frame: pd.DataFrame, keys: pd.Series | pd.Index, positions: np.ndarray, fields: list[str]
+) -> pd.DataFrame:
+    """The plan frame of some rows: object columns (``None`` when missing) indexed by key."""
+    index = pd.Index(keys.take(positions).to_numpy(object), name=keys.name)
+    if not len(positions) and len(keys):  # an empty selection keeps the dtype of all the keys
+        index = index.astype(pd.Index(keys.take([0]).to_numpy(object)).dtype)
+    return _objects(frame.iloc[positions], fields).set_axis(index)
 
 
 def plan_entity(entity: str, upload: pd.DataFrame, current: pd.DataFrame) -> EntityPlan:
     """Diff one entity: ``upload`` is the normalized sheet, ``current`` from ``fetch_current``.
 
-    Positional and vectorized: one hash lookup of the upload's keys in the current keys and one
-    the other way round, then a column-by-column comparison of the matched rows.
+    Positional and vectorized over Arrow arrays: one hash lookup of the upload's keys in the
+    current keys, then a column-by-column comparison of the matched rows. Only the rows that
+    change become the plan's object frames.
     """
     key, fields = KEYS[entity], FIELDS[entity]
-    new = _objects(upload, fields).set_axis(pd.Index(upload[key].to_numpy(object), name=key))
-    old = _objects(current, fields).set_axis(pd.Index(current.index.to_numpy(object), name=key))
+    new_keys = upload[key].reset_index(drop=True).rename(key)
+    old_keys = current.index.rename(key)
     active = current["active"].to_numpy(bool)
+    load_ids = current["load_id"].to_numpy()
 
-    position = old.index.get_indexer(new.index)  # where each uploaded key is now, or -1
+    # Where each uploaded key is now, or -1.
+    position = pc.index_in(_arrow(new_keys), value_set=_arrow(old_keys))
+    position = position.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
     known = position >= 0
     matched = position[known]
-    a = new.to_numpy()[known]
-    b = old.to_numpy()[matched]
-    same = ((a == b) | (pd.isna(a) & pd.isna(b))).all(axis=1)
+    take_new = None if known.all() else pa.array(np.flatnonzero(known))
+    take_old = pa.array(matched)
+    same = np.ones(len(matched), dtype=bool)
+    for name in fields:
+        a = _arrow(upload[name])
+        a = a if take_new is None else a.take(take_new)
+        b = _arrow(current[name]).take(take_old)
+        same &= _same(a, b).to_numpy(zero_copy_only=False)
     changed = ~same | ~active[matched]
     updated_new = np.flatnonzero(known)[changed]
     updated_old = matched[changed]
-    still_there = new.index.get_indexer(old.index) >= 0
+    still_there = np.zeros(len(current), dtype=bool)
+    still_there[matched] = True
     gone = np.flatnonzero(active & ~still_there)
 
-    before = old.iloc[updated_old].assign(
-        active=active[updated_old], load_id=current["load_id"].to_numpy()[updated_old]
+    before = _rows(current, old_keys, updated_old, fields).assign(
+        active=active[updated_old], load_id=load_ids[updated_old]
     )
     return EntityPlan(
         entity=entity,
-        inserts=new[~known],
-        updates=new.iloc[updated_new],
+        inserts=_rows(upload, new_keys, np.flatnonzero(~known), fields),
+        updates=_rows(upload, new_keys, updated_new, fields),
         before=before,
-        deactivations=old.iloc[gone].assign(load_id=current["load_id"].to_numpy()[gone]),
+        deactivations=_rows(current, old_keys, gone, fields).assign(load_id=load_ids[gone]),
         unchanged=int(len(matched) - changed.sum()),
         active_before=int(active.sum()),
     )
