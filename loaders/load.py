@@ -12,11 +12,13 @@ import json
 import logging
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from loaders.apply import apply_plan, revert_changes
@@ -48,7 +50,6 @@ from loaders.store import (
     find_applied_by_sha,
     get_client,
     get_load,
-    has_applied_before,
     insert_load,
     latest_applied_load,
     lock_client,
@@ -153,13 +154,20 @@ def _run(settings: Settings, request: LoadRequest, engine: Engine) -> LoadOutcom
             client = get_client(conn, request.client_id)
         now = clock.now(settings)
         period = period_of(now, client.timezone)
-        validated = validate_upload(
-            request.paths,
-            limits=Limits.from_settings(settings),
-            on_date=clock.today(settings, client.timezone),
-        )
-        validated.raw.clear()  # the text as read is only for error workbooks: free it early
-        return _run_validated(settings, engine, client, request, validated, now, period)
+        # The client's current data is read on a second connection while the file is being
+        # validated: the database and the validation work at the same time. (An invalid file
+        # just drops the result.)
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            current = worker.submit(_read_current, engine, client.id)
+            validated = validate_upload(
+                request.paths,
+                limits=Limits.from_settings(settings),
+                on_date=clock.today(settings, client.timezone),
+            )
+            validated.raw.clear()  # the text as read is only for error workbooks: free it early
+            return _run_validated(
+                settings, engine, client, request, validated, now, period, current
+            )
 
 
 def _run_validated(
@@ -170,6 +178,7 @@ def _run_validated(
     validated: ValidatedUpload,
     now: datetime,
     period: str,
+    current: Future[_Current],
 ) -> LoadOutcome:
     def quota() -> QuotaStatus:
         with engine.connect() as conn:
@@ -228,8 +237,7 @@ def _run_validated(
         if previous is not None:
             return finish(outcome("already_applied", issues=warnings, detail=f"load {previous}"))
 
-    with engine.connect() as conn:
-        plan, first_load = _plan(conn, client.id, validated)
+    plan, first_load = _plan(current.result(), validated)
     if plan.empty:
         status = "dry_run" if request.dry_run else "no_changes"
         return finish(outcome(status, plan=plan, issues=warnings), plan)
@@ -288,11 +296,31 @@ class _MassChangeError(Exception):
         self.plan, self.issues = plan, issues
 
 
-def _plan(conn: Connection, client_id: str, validated: ValidatedUpload) -> tuple[Plan, bool]:
+@dataclass(frozen=True, slots=True)
+class _Current:
+    """A client's data as a plan needs it: every row of each entity and the data version."""
+
+    version: int
+    frames: dict[str, pd.DataFrame]
+
+    @property
+    def first_load(self) -> bool:
+        return self.version == 0
+
+
+def _current(conn: Connection, client_id: str) -> _Current:
     version = data_version(conn, client_id)
-    current = {name: fetch_current(conn, client_id, name) for name in ENTITIES}
-    plan = plan_changes(validated.frames, current, version)
-    return plan, not has_applied_before(conn, client_id)
+    return _Current(version, {name: fetch_current(conn, client_id, name) for name in ENTITIES})
+
+
+def _read_current(engine: Engine, client_id: str) -> _Current:
+    with engine.connect() as conn:
+        return _current(conn, client_id)
+
+
+def _plan(current: _Current, validated: ValidatedUpload) -> tuple[Plan, bool]:
+    """The diff of the upload against ``current``; also whether this is the client's first load."""
+    return plan_changes(validated.frames, current.frames, current.version), current.first_load
 
 
 def _apply(
@@ -314,7 +342,7 @@ def _apply(
         if not request.override_quota:
             take_quota(conn, client.id, period, load_id, now)
         if moved:
-            plan, first_load = _plan(conn, client.id, validated)
+            plan, first_load = _plan(_current(conn, client.id), validated)
             if plan.empty:
                 raise _NothingToApplyError
             allow = request.allow_mass_change or client.allow_mass_change

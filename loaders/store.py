@@ -325,7 +325,3 @@ def load_history(conn: Connection, client_id: str) -> list[dict[str, Any]]:
         select(loads).where(loads.c.client_id == client_id).order_by(loads.c.id.desc())
     ).mappings()
     return [dict(r) for r in rows]
-
-
-def has_applied_before(conn: Connection, client_id: str) -> bool:
-    return data_version(conn, client_id) > 0
