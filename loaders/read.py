@@ -4,6 +4,10 @@ Nothing here interprets values: every cell becomes the text Excel shows (numbers
 stay codes, dates become ``yyyy-mm-dd``), so that validation sees one kind of input whatever
 the file type. Limits are checked before anything is parsed; any unreadable input becomes an
 ``Issue`` in the result, never an exception.
+
+Cells are read a chunk of rows at a time into one Arrow text array per column, which the
+frames then hold as pandas "str" columns without a copy: a 100,000-row sheet never exists as
+a million Python objects at once.
 """
 
 from __future__ import annotations
@@ -12,16 +16,18 @@ import csv
 import io
 import logging
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import chain, islice, zip_longest
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import python_calamine
-from pandas.api.types import infer_dtype
 
 from loaders.limits import (
     ZIP_MAGIC,
@@ -33,16 +39,38 @@ from loaders.limits import (
 )
 from schemas.columns import SHEETS, canonical_column, canonical_sheet
 from schemas.report import Issue
+from schemas.text import TEXT, flags, series
 
 log = logging.getLogger(__name__)
 
 Rows = list[list[Any]]
-SheetRows = tuple[str, str, Rows]  # (sheet name as written, label for messages, rows)
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls, or an encrypted .xlsx
 PDF_MAGIC = b"%PDF"
 CSV_CELL_LIMIT = 1_000_000
+# Rows turned into columns at a time: a million cells never exist as Python objects at once,
+# which keeps the peak memory low and the cyclic garbage collector's passes cheap.
+CHUNK_ROWS = 500
 _PASSTHROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
+
+
+@dataclass(slots=True)
+class Grid:
+    """A sheet's cells as read, column by column: what ``sheet_of_grid`` makes a frame of.
+
+    ``rows`` counts the rows of the sheet's range, header included (the row limit counts them).
+    ``columns`` holds, for each position under a non-blank header, the data cells as Arrow text
+    ("" for an empty cell). Sheets that will not be used (not an upload sheet, over the row
+    limit) are not read: their grid has no header.
+    """
+
+    rows: int
+    header: list[str] = field(default_factory=list)
+    columns: dict[int, pa.Array] = field(default_factory=dict)
+    data_rows: int = 0
+
+
+SheetGrid = tuple[str, str, Grid]  # (sheet name as written, label for messages, cells)
 
 
 @dataclass(slots=True)
@@ -76,8 +104,8 @@ def read_upload(paths: Sequence[Path], limits: Limits | None = None) -> RawUploa
     upload = RawUpload(files=list(paths))
     for path in paths:
         try:
-            for sheet_name, source, rows in _read_file(path, limits):
-                _add_sheet(upload, sheet_name, source, rows, limits)
+            for sheet_name, source, grid in _read_file(path, limits):
+                _add_sheet(upload, sheet_name, source, grid, limits)
         except UnreadableUploadError as refused:
             upload.issues.append(refused.issue)
         except _PASSTHROUGH:
@@ -94,7 +122,7 @@ def read_upload(paths: Sequence[Path], limits: Limits | None = None) -> RawUploa
     return upload
 
 
-def _add_sheet(upload: RawUpload, sheet_name: str, source: str, rows: Rows, limits: Limits) -> None:
+def _add_sheet(upload: RawUpload, sheet_name: str, source: str, grid: Grid, limits: Limits) -> None:
     upload.found_sheets.append(source)
     canonical = canonical_sheet(sheet_name)
     if canonical is None:
@@ -109,29 +137,33 @@ def _add_sheet(upload: RawUpload, sheet_name: str, source: str, rows: Rows, limi
             )
         )
         return
-    if len(rows) - 1 > limits.max_rows:
+    if grid.rows - 1 > limits.max_rows:
         upload.issues.append(
             Issue(
                 code="file_too_large",
                 sheet=canonical,
                 key="file_too_large/rows",
-                params={"rows": len(rows) - 1, "max_rows": limits.max_rows},
+                params={"rows": grid.rows - 1, "max_rows": limits.max_rows},
             )
         )
         return
-    sheet, issues = build_sheet(canonical, source, rows)
+    sheet, issues = sheet_of_grid(canonical, source, grid)
     upload.sheets[canonical] = sheet
     upload.issues.extend(issues)
 
 
 def build_sheet(name: str, source: str, rows: Rows) -> tuple[RawSheet, list[Issue]]:
     """Turn raw rows (row 1 = header) into a ``RawSheet`` and the header issues found."""
+    return sheet_of_grid(name, source, read_grid(rows, len(rows)))
+
+
+def sheet_of_grid(name: str, source: str, grid: Grid) -> tuple[RawSheet, list[Issue]]:
+    """Turn a sheet's cells into a ``RawSheet`` and the header issues found."""
     spec = SHEETS[name]
     issues: list[Issue] = []
-    header_row = [cell_text(v) for v in rows[0]] if rows else []
     positions: dict[str, int] = {}
     headers: dict[str, str] = {}
-    for position, written in enumerate(header_row):
+    for position, written in enumerate(grid.header):
         label = " ".join(written.split())
         if not label:
             continue
@@ -156,31 +188,87 @@ def build_sheet(name: str, source: str, rows: Rows) -> tuple[RawSheet, list[Issu
         if required.required and required.name not in positions:
             issues.append(Issue(code="missing_column", sheet=name, column=required.name))
 
-    data = rows[1:]
-    width = len(header_row)
-    grid = np.empty((len(data), max(width, 1)), dtype=object)
-    grid[:] = ""
-    if data and width:
-        if all(len(r) == width for r in data):
-            grid[:, :width] = np.array(data, dtype=object).reshape(len(data), -1)[:, :width]
-        else:
-            for i, r in enumerate(data):
-                grid[i, : min(len(r), width)] = r[:width]
-    texts = {j: column_text(grid[:, j]) for j in range(width) if header_row[j].strip()}
-    index = pd.RangeIndex(2, len(data) + 2, name="row")
-    frame = pd.DataFrame(
-        {c: texts[positions[c]] if c in positions else "" for c in spec.column_names},
-        index=index,
-        dtype="str",
-    )
-    if texts:
-        filled = np.zeros(len(data), dtype=bool)
-        for values in texts.values():
-            filled |= pd.Series(values, dtype="str").str.strip().str.len().to_numpy() > 0
-        frame = frame[filled]
+    columns = grid.columns
+    index: pd.Index = pd.RangeIndex(2, grid.data_rows + 2, name="row")
+    if columns:
+        # A row is blank when every column under a header is empty or whitespace (any column,
+        # known or not, counts): blank rows are dropped, the others keep their Excel number.
+        # Each column is only looked at in the rows that all the previous ones left blank.
+        keep = np.zeros(grid.data_rows, dtype=bool)
+        for values in columns.values():
+            blank = np.flatnonzero(~keep)
+            if not len(blank):
+                break
+            keep[blank] = flags(_non_blank(values.take(blank) if keep.any() else values))
+        if not keep.all():
+            index = index.take(np.flatnonzero(keep))
+            columns = {j: values.filter(keep) for j, values in columns.items()}
     else:
-        frame = frame.iloc[0:0]
+        index = index[:0]
+    absent = _blanks(len(index))
+    frame = pd.DataFrame(
+        {
+            c: series(columns[positions[c]] if c in positions else absent, index)
+            for c in spec.column_names
+        }
+    )
     return RawSheet(name=name, source=source, frame=frame, headers=headers), issues
+
+
+def _non_blank(values: pa.Array) -> pa.Array:
+    return pc.not_equal(pc.utf8_trim_whitespace(values), "")
+
+
+def read_grid(rows: Iterable[Sequence[Any]], count: int) -> Grid:
+    """The grid of ``rows`` (header first; ``count`` of them), read a chunk of rows at a time.
+
+    Short rows are padded with empty cells and cells beyond the header are ignored. Columns
+    under a blank header are not read at all. A chunk of a column that is all text becomes
+    Arrow text at once; the others (numbers, dates) are kept and converted together at the end.
+    """
+    iterator = iter(rows)
+    header = [cell_text(v) for v in next(iterator, ())]
+    wanted = [j for j, written in enumerate(header) if written.strip()]
+    if not wanted:
+        return Grid(count, header)
+    chunks: dict[int, list[pa.Array | Sequence[Any]]] = {j: [] for j in wanted}
+    data_rows = 0
+    for block in _blocks(iterator):
+        data_rows += len(block)
+        cells = list(zip_longest(*block, fillvalue=""))  # the block's columns
+        for j in wanted:
+            chunks[j].append(_text_or_cells(cells[j]) if j < len(cells) else _blanks(len(block)))
+    return Grid(count, header, {j: _column(parts) for j, parts in chunks.items()}, data_rows)
+
+
+def _text_or_cells(values: Sequence[Any]) -> pa.Array | Sequence[Any]:
+    """Cells as Arrow text when they are all text (one C conversion), else as they are."""
+    try:
+        array = pa.array(values, type=TEXT)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return values
+    return array.fill_null("") if array.null_count else array  # None is an empty cell
+
+
+def _column(chunks: list[pa.Array | Sequence[Any]]) -> pa.Array:
+    """One column from its chunks, converting the ones not yet text all at once."""
+    pending = [chunk for chunk in chunks if not isinstance(chunk, pa.Array)]
+    if pending:
+        texts = text_array(list(chain.from_iterable(pending)))
+        start = 0
+        for i, chunk in enumerate(chunks):
+            if not isinstance(chunk, pa.Array):
+                chunks[i], start = texts.slice(start, len(chunk)), start + len(chunk)
+    return pa.concat_arrays(chunks) if chunks else _blanks(0)
+
+
+def _blocks(rows: Iterator[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:
+    while block := list(islice(rows, CHUNK_ROWS)):
+        yield block
+
+
+def _blanks(count: int) -> pa.Array:
+    return pa.repeat(pa.scalar("", TEXT), count)
 
 
 def cell_text(value: object) -> str:
@@ -206,14 +294,33 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def column_text(values: np.ndarray) -> np.ndarray:
-    """``cell_text`` over a column, skipping the per-cell work when it is already all text."""
-    if infer_dtype(values, skipna=False) in ("string", "empty"):
-        return values
-    return np.array([cell_text(v) for v in values], dtype=object)
+def text_array(values: Sequence[Any]) -> pa.Array:
+    """``cell_text`` over a column, as Arrow text.
+
+    Cells are grouped by kind: text and dates (calamine gives a ``date`` for an Excel date at
+    midnight, the common case) are converted in C, only the other kinds cell by cell.
+    """
+    if not values:
+        return _blanks(0)
+    kinds = np.fromiter(map(type, values), dtype=object, count=len(values))
+    cells = np.empty(len(values), dtype=object)
+    cells[:] = values
+    parts, positions = [], []
+    for kind in set(map(type, values)):
+        where = np.flatnonzero(kinds == kind)
+        positions.append(where)
+        if kind is str:
+            parts.append(pa.array(cells[where], type=TEXT))
+        elif kind is date:
+            parts.append(pa.array(cells[where], type=pa.date32()).cast(TEXT))
+        else:
+            parts.append(pa.array([cell_text(v) for v in cells[where]], type=TEXT))
+    order = np.empty(len(values), dtype=np.intp)  # where each cell's text is in ``parts``
+    order[np.concatenate(positions)] = np.arange(len(values))
+    return pa.concat_arrays(parts).take(order)
 
 
-def _read_file(path: Path, limits: Limits) -> Iterable[SheetRows]:
+def _read_file(path: Path, limits: Limits) -> list[SheetGrid]:
     name = path.name
     size = check_file(path, limits)
     with path.open("rb") as handle:
@@ -225,11 +332,11 @@ def _read_file(path: Path, limits: Limits) -> Iterable[SheetRows]:
     if head.startswith(PDF_MAGIC):
         raise refuse("unreadable_file", "unreadable_file/pdf", name)
     if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        return [(path.stem, name, parse_csv(path.read_bytes(), name))]
+        return [(path.stem, name, _csv_grid(path.stem, path.read_bytes(), name, limits))]
     raise refuse("unreadable_file", "unreadable_file/type", name)
 
 
-def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetRows]:
+def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetGrid]:
     name = path.name
     try:
         with zipfile.ZipFile(path) as archive:
@@ -237,7 +344,7 @@ def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetRows]:
             check_expansion(name, size, sum(m.file_size for m in members), limits)
             names = {m.filename for m in members}
             if "xl/workbook.xml" in names:
-                return _read_xlsx(path)
+                return _read_xlsx(path, limits)
             csvs = [
                 m
                 for m in members
@@ -245,7 +352,7 @@ def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetRows]:
             ]
             if not csvs:
                 raise refuse("unreadable_file", "unreadable_file/zip_empty", name)
-            result: list[SheetRows] = []
+            result: list[SheetGrid] = []
             for member in csvs:
                 if member.flag_bits & 0x1:
                     raise refuse("unreadable_file", "unreadable_file/xls", name)
@@ -253,7 +360,8 @@ def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetRows]:
                     data = handle.read(limits.max_uncompressed_bytes + 1)
                 check_expansion(name, size, len(data), limits)
                 label = f"{name} › {member.filename}"
-                result.append((Path(member.filename).stem, label, parse_csv(data, label)))
+                stem = Path(member.filename).stem
+                result.append((stem, label, _csv_grid(stem, data, label, limits)))
             return result
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
         raise refuse(
@@ -261,7 +369,7 @@ def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetRows]:
         ) from exc
 
 
-def _read_xlsx(path: Path) -> list[SheetRows]:
+def _read_xlsx(path: Path, limits: Limits) -> list[SheetGrid]:
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError as exc:
@@ -270,20 +378,42 @@ def _read_xlsx(path: Path) -> list[SheetRows]:
         raise refuse(
             "unreadable_file", "unreadable_file/corrupt", path.name, detail=str(exc)[:120]
         ) from exc
-    result: list[SheetRows] = []
+    result: list[SheetGrid] = []
     try:
         for meta in workbook.sheets_metadata:
             if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
                 continue
             label = f"{path.name} › {meta.name}"
             if canonical_sheet(meta.name) is None:
-                result.append((meta.name, label, []))
+                result.append((meta.name, label, Grid(0)))
                 continue
             sheet = workbook.get_sheet_by_name(meta.name)
-            result.append((meta.name, label, sheet.to_python(skip_empty_area=False)))
+            result.append((meta.name, label, _worksheet_grid(sheet, limits)))
+            del sheet  # calamine's copy of the cells (~50 MB at 100,000 rows): free it now
     finally:
         workbook.close()
     return result
+
+
+def _worksheet_grid(sheet: python_calamine.CalamineSheet, limits: Limits) -> Grid:
+    """The grid of a worksheet, laid out from cell A1 (``to_python(skip_empty_area=False)``).
+
+    ``iter_rows`` starts at the first used column rather than at column A: that changes
+    nothing, columns are found by their header. When row 1 is empty there is no header, and
+    nothing else of the sheet is read.
+    """
+    start, end = sheet.start, sheet.end
+    count = end[0] + 1 if end is not None else 0
+    if start is None or start[0] > 0 or count - 1 > limits.max_rows:
+        return Grid(count)
+    return read_grid(sheet.iter_rows(), count)
+
+
+def _csv_grid(sheet_name: str, data: bytes, label: str, limits: Limits) -> Grid:
+    rows = parse_csv(data, label)
+    if canonical_sheet(sheet_name) is None or len(rows) - 1 > limits.max_rows:
+        return Grid(len(rows))
+    return read_grid(rows, len(rows))
 
 
 def decode_text(data: bytes, name: str) -> str:

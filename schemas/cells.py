@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -42,26 +43,42 @@ class SheetCells:
     values: pd.DataFrame
     headers: dict[str, str]
     bad: pd.DataFrame = field(init=False)
+    # Columns whose usable values are known to be distinct: their repetitions were reported,
+    # which marked them bad (and marking more cells bad keeps them distinct).
+    distinct: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.bad = pd.DataFrame(False, index=self.values.index, columns=self.values.columns)
 
+    def present(self, column: str) -> np.ndarray:
+        """Where the column has a (normalized) value."""
+        return self.values[column].notna().to_numpy()
+
+    def usable(self, column: str) -> np.ndarray:
+        """Where the column has a value that passed every rule so far."""
+        return self.present(column) & ~self.bad[column].to_numpy()
+
     def issues_for(
         self,
         column: str,
-        mask: pd.Series,
+        mask: pd.Series | np.ndarray,
         code: str,
         key: str | None = None,
         per_row: dict[str, pd.Series] | None = None,
         params: dict[str, object] | None = None,
     ) -> list[Issue]:
-        """One issue per row where ``mask`` is true; marks those cells as failed.
+        """One issue per row where ``mask`` (aligned with the rows) is true; marks those cells
+        as failed.
 
         ``per_row`` adds message parameters that differ by row (e.g. the first occurrence).
         """
-        mask = mask.fillna(False).astype(bool)
-        self.bad[column] |= mask
-        rows = mask.index[mask.to_numpy()]
+        if isinstance(mask, pd.Series):
+            mask = mask.reindex(self.values.index, fill_value=False)
+            mask = mask.fillna(False).astype(bool).to_numpy()
+        if not mask.any():
+            return []
+        self.bad[column] = self.bad[column].to_numpy() | mask
+        rows = self.values.index[mask]
         header = self.headers.get(column)
         written = self.raw.loc[rows, column].tolist()
         extras = {k: v.loc[rows].tolist() for k, v in (per_row or {}).items()}
@@ -107,16 +124,20 @@ def check_cells(cells: SheetCells) -> list[Issue]:
         if name not in cells.headers:
             continue
         values = cells.values[name]
-        present = values.notna()
+        present = cells.present(name)
         if not column.nullable:
             issues += cells.issues_for(name, ~present, "required")
         for check in column.checks:
-            candidates = present & ~cells.bad[name]
+            candidates = present & ~cells.bad[name].to_numpy()
             if not candidates.any():
                 break
-            output = _run_check(check, values[candidates])
-            failing = ~output.reindex(values.index, fill_value=True).astype(bool)
-            failing &= candidates
+            checked = values if candidates.all() else values[candidates]
+            output = _run_check(check, checked).astype(bool)
+            if output.index.equals(checked.index):  # as the checks return it: by position
+                failing = np.zeros(len(values), dtype=bool)
+                failing[candidates] = ~output.to_numpy()
+            else:
+                failing = ~output.reindex(values.index, fill_value=True).to_numpy() & candidates
             if failing.any():
                 code = str(check.error)
                 lengths = values.str.len().fillna(0).astype(int)

@@ -1,65 +1,93 @@
 """Rules that look across rows and sheets: duplicates, references, self references and cycles.
 
 They only look at cells that passed the cell rules, so a malformed RUT is reported once, as
-``invalid_rut``, not again as an unknown reference. Cycle detection is vectorized pointer
-doubling over the parent (or manager) pointers: ``log2(n)`` numpy steps, whatever the depth.
+``invalid_rut``, not again as an unknown reference. Keys are compared as Arrow arrays (hash
+lookups in C, no Python strings). Cycle detection is vectorized pointer doubling over the
+parent (or manager) pointers: ``log2(n)`` numpy steps, whatever the depth.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.cells import SheetCells
 from schemas.report import Issue
+from schemas.text import arrow, flags
 
 PATH_PREVIEW = 8
 
 
-def _usable(cells: SheetCells, column: str) -> pd.Series:
-    return cells.values[column].notna() & ~cells.bad[column]
+def _repeated(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Which values repeat an earlier one, and a code per distinct value.
+
+    Arrow numbers distinct values in order of first appearance, so a value is a repetition
+    exactly when its code is not above every code before it.
+    """
+    codes = pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    seen = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]])) if len(codes) else codes
+    return codes <= seen, codes
+
+
+def _usable_values(cells: SheetCells, column: str) -> tuple[np.ndarray, pa.Array]:
+    """The row positions and values of a column's usable cells."""
+    usable = cells.usable(column)
+    values = arrow(cells.values[column])
+    if usable.all():
+        return np.arange(len(values)), values
+    positions = np.flatnonzero(usable)
+    return positions, values.take(positions)
 
 
 def check_duplicates(cells: SheetCells, column: str) -> list[Issue]:
     """Every occurrence of a value after the first, naming the row of the first."""
     if column not in cells.headers:
         return []
-    usable = _usable(cells, column)
-    values = cells.values.loc[usable, column]
-    repeated = values.duplicated(keep="first")
+    positions, values = _usable_values(cells, column)
+    repeated, codes = _repeated(values)
+    cells.distinct.add(column)
     if not repeated.any():
         return []
-    rows = pd.Series(values.index, index=values.index)
-    first_row = rows.groupby(values.to_numpy()).transform("min")
-    mask = repeated.reindex(cells.values.index, fill_value=False)
-    return cells.issues_for(column, mask, "duplicate", per_row={"first_row": first_row})
+    rows = cells.values.index.to_numpy()[positions]
+    first_row = np.full(codes.max() + 1, np.iinfo(np.int64).max)
+    np.minimum.at(first_row, codes, rows)
+    mask = np.zeros(len(cells.values), dtype=bool)
+    mask[positions[repeated]] = True
+    per_row = {"first_row": pd.Series(first_row[codes], index=cells.values.index[positions])}
+    return cells.issues_for(column, mask, "duplicate", per_row=per_row)
 
 
-def _keys(cells: SheetCells, column: str) -> pd.Series:
-    """The usable, first-occurrence keys of a sheet, indexed by row."""
-    usable = _usable(cells, column)
-    values = cells.values.loc[usable, column]
-    return values[~values.duplicated(keep="first")]
+def _keys(cells: SheetCells, column: str) -> tuple[np.ndarray, pa.Array]:
+    """The row positions and values of the usable, first-occurrence keys of a sheet."""
+    positions, values = _usable_values(cells, column)
+    if column in cells.distinct:
+        return positions, values
+    first = ~_repeated(values)[0]
+    return positions[first], values.filter(first)
 
 
 def check_references(
     cells: SheetCells,
     column: str,
-    target: pd.Series | None,
+    target: pa.Array | pd.Series | None,
     key: str,
     own_key: str | None = None,
 ) -> list[Issue]:
     """``column`` must name an existing key of ``target``; its own row's key is a self reference."""
     if column not in cells.headers or target is None:
         return []
-    usable = _usable(cells, column)
-    values = cells.values[column]
+    if isinstance(target, pd.Series):
+        target = arrow(target)
+    usable = cells.usable(column)
+    values = arrow(cells.values[column])
     issues: list[Issue] = []
     if own_key is not None and own_key in cells.headers:
-        itself = usable & (values == cells.values[own_key])
+        itself = usable & flags(pc.equal(values, arrow(cells.values[own_key])))
         issues += cells.issues_for(column, itself, "self_reference", key=f"self_reference/{key}")
         usable &= ~itself
-    unknown = usable & (pd.Index(target.to_numpy()).get_indexer(values.to_numpy()) < 0)
+    unknown = usable & ~flags(pc.is_in(values, value_set=target))
     issues += cells.issues_for(column, unknown, "unknown_reference", key=f"unknown_reference/{key}")
     return issues
 
@@ -87,18 +115,21 @@ def check_cycles(cells: SheetCells, own_key: str, column: str, key: str) -> list
     """Each row on a cycle of ``column`` pointers (units' parents, people's managers)."""
     if column not in cells.headers or own_key not in cells.headers:
         return []
-    nodes = _keys(cells, own_key)
-    if nodes.empty:
+    positions, nodes = _keys(cells, own_key)
+    if not len(nodes):
         return []
-    pointers = cells.values.loc[nodes.index, column]
-    pointers = pointers.where(_usable(cells, column).loc[nodes.index] & (pointers != nodes))
-    parents = pd.Index(nodes.to_numpy()).get_indexer(pointers.to_numpy())
+    pointers = arrow(cells.values[column]).take(positions)
+    followed = cells.usable(column)[positions] & flags(pc.not_equal(pointers, nodes))
+    parents = pc.index_in(pointers, value_set=nodes).fill_null(-1).to_numpy().astype(np.int64)
+    parents[~followed] = -1
     on_cycle = cycle_positions(parents)
     if not on_cycle.any():
         return []
-    paths = _describe_cycles(nodes.to_numpy(), parents, np.flatnonzero(on_cycle))
-    mask = pd.Series(on_cycle, index=nodes.index).reindex(cells.values.index, fill_value=False)
-    path_by_row = pd.Series(paths, index=nodes.index[on_cycle])
+    keys = nodes.to_numpy(zero_copy_only=False)
+    paths = _describe_cycles(keys, parents, np.flatnonzero(on_cycle))
+    mask = np.zeros(len(cells.values), dtype=bool)
+    mask[positions[on_cycle]] = True
+    path_by_row = pd.Series(paths, index=cells.values.index[positions[on_cycle]])
     return cells.issues_for(
         column, mask, "cycle", key=f"cycle/{key}", per_row={"path": path_by_row}
     )
@@ -134,11 +165,13 @@ def check_rules(unidades: SheetCells | None, personas: SheetCells | None) -> lis
         issues += check_duplicates(personas, "rut")
         issues += check_duplicates(personas, "email")
     units = (
-        _keys(unidades, "codigo_unidad")
+        _keys(unidades, "codigo_unidad")[1]
         if unidades is not None and "codigo_unidad" in unidades.headers
         else None
     )
-    people = _keys(personas, "rut") if personas is not None and "rut" in personas.headers else None
+    people = (
+        _keys(personas, "rut")[1] if personas is not None and "rut" in personas.headers else None
+    )
     if unidades is not None:
         issues += check_references(
             unidades, "codigo_unidad_padre", units, "unit", own_key="codigo_unidad"

@@ -5,8 +5,14 @@ from __future__ import annotations
 import zipfile
 from datetime import date, datetime, time, timedelta
 
+import pandas as pd
 import pytest
+import python_calamine
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openpyxl import Workbook
 
+import loaders.read
 from loaders.read import (
     Limits,
     build_sheet,
@@ -15,6 +21,7 @@ from loaders.read import (
     parse_csv,
     read_upload,
     sniff_delimiter,
+    text_array,
 )
 from schemas.columns import PERSONAS, UNIDADES
 from tests.builders import (
@@ -48,6 +55,25 @@ from tests.builders import (
 )
 def test_cell_text_is_what_excel_shows(value, expected):
     assert cell_text(value) == expected
+
+
+CELLS = st.one_of(
+    st.none(),
+    st.text(max_size=5),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-(10**12), 10**12),
+    st.dates(),
+    st.datetimes(),
+    st.times(),
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
+)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.lists(CELLS, max_size=30))
+def test_text_array_is_cell_text_of_each_cell_whatever_the_mix_of_kinds(cells):
+    assert text_array(cells).to_pylist() == [cell_text(c) for c in cells]
 
 
 @pytest.mark.parametrize(
@@ -145,6 +171,24 @@ def test_build_sheet_of_an_empty_sheet_has_no_rows(rows):
     assert sheet.frame.empty
 
 
+def test_build_sheet_reads_rows_a_chunk_at_a_time_with_the_same_result(monkeypatch):
+    rows = [
+        ["codigo_unidad", "nombre_unidad", "centro_costo"],
+        *(
+            [f"U{i}", f"Unidad {i}", date(2024, 1, 1 + i % 28) if i % 7 else f" {i}.0 "]
+            for i in range(40)
+        ),
+        [],
+        ["", "  "],
+        [1001.0, True, None],
+    ]
+    whole, _ = build_sheet(UNIDADES, "u", rows)
+    monkeypatch.setattr(loaders.read, "CHUNK_ROWS", 3)
+    chunked, _ = build_sheet(UNIDADES, "u", rows)
+    pd.testing.assert_frame_equal(chunked.frame, whole.frame)
+    assert whole.frame.loc[44].tolist() == ["1001", "TRUE", "", "", ""]
+
+
 # --- read_upload -----------------------------------------------------------------------------
 
 
@@ -165,6 +209,36 @@ def test_read_upload_lists_unknown_sheets_as_found_and_ignores_them(tmp_path):
         "Unidades",
         "Personas",
     ]
+
+
+def _workbook(path, cells_by_sheet):
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for title, cells in cells_by_sheet.items():
+        sheet = workbook.create_sheet(title)
+        for (row, column), value in cells.items():
+            sheet.cell(row=row, column=column, value=value)
+    workbook.save(path)
+    return path
+
+
+def test_read_upload_lays_a_sheet_out_from_cell_a1_as_excel_does(tmp_path):
+    unidades = {(1, 3): "codigo_unidad", (1, 4): "nombre_unidad", (2, 3): "A", (2, 4): "a"}
+    unidades |= {(4, 3): "B", (4, 5): "beyond the header", (5, 4): datetime(2024, 1, 5)}
+    personas = {(3, 1): "rut", (3, 2): "nombres", (4, 1): "12345678-5", (4, 2): "Ana"}
+    path = _workbook(tmp_path / "org.xlsx", {"Unidades": unidades, "Personas": personas})
+    upload = read_upload([path])
+    workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+    for name, title in ((UNIDADES, "Unidades"), (PERSONAS, "Personas")):
+        rows = workbook.get_sheet_by_name(title).to_python(skip_empty_area=False)
+        expected, _ = build_sheet(name, upload.sheets[name].source, rows)
+        pd.testing.assert_frame_equal(upload.sheets[name].frame, expected.frame)
+        assert upload.sheets[name].headers == expected.headers
+    assert upload.sheets[UNIDADES].frame["codigo_unidad"].tolist() == ["A", "B", ""]
+    assert upload.sheets[PERSONAS].frame.empty  # row 1 is empty: the sheet has no header
+    assert {(i.code, i.sheet, i.column) for i in upload.issues} >= {
+        ("missing_column", PERSONAS, "rut")
+    }
 
 
 def test_read_upload_reads_a_hidden_sheet(tmp_path):

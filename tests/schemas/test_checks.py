@@ -12,14 +12,19 @@ from hypothesis import strategies as st
 from stdnum.cl import rut as stdnum_rut
 
 from schemas.checks import (
+    ISO_DATE_PATTERN,
+    RUT_PATTERN,
     fits,
     is_iso_date,
+    is_iso_date_shaped,
     is_profile,
+    is_rut_shaped,
     is_valid_code,
     is_valid_email,
     is_valid_rut,
     rut_check_digits,
 )
+from schemas.text import arrow
 
 SETTINGS = settings(max_examples=100, deadline=None, database=None)
 
@@ -226,3 +231,25 @@ def test_is_profile_accepts_canonical_profiles_only(value, valid):
 )
 def test_fits_counts_characters(value, max_length, fits_in):
     assert bool(fits(text([value]), max_length).iloc[0]) is fits_in
+
+
+# --- shapes read from bytes, against the patterns they stand for ------------------------------
+
+SHAPE_TEXT = st.one_of(
+    st.text(alphabet="0123456789-K k./ñ\u00a0", max_size=12),
+    st.text(max_size=12),
+    ISO_SHAPED,
+    st.builds("{}-{}".format, st.integers(0, 10**9), st.sampled_from("0123456789Kk")),
+)
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.none(), SHAPE_TEXT), max_size=20), st.integers(0, 3))
+@example(["12345678-5", "1-K", "01-K", "123456789-0", "1-", "-5", "1--5", "1-k", "12-55"], 0)
+@example(["2024-01-05", "2024-1-05", "2024-01-05\n", "２０２４-01-05", "2024/01/05"], 0)
+def test_shapes_read_from_bytes_are_the_patterns(values, offset):
+    array = arrow(text(values))[offset:]  # a sliced array too: offsets into shared buffers
+    kept = values[offset:]
+    for shaped, pattern in ((is_rut_shaped, RUT_PATTERN), (is_iso_date_shaped, ISO_DATE_PATTERN)):
+        expected = [v is not None and re.fullmatch(pattern, v) is not None for v in kept]
+        assert shaped(array).tolist() == expected
