@@ -37,6 +37,7 @@ from loaders.limits import (
     check_file,
     refuse,
 )
+from loaders.xlsx import worksheets
 from schemas.columns import SHEETS, canonical_column, canonical_sheet
 from schemas.report import Issue
 from schemas.text import TEXT, flags, series
@@ -370,28 +371,12 @@ def _read_zip(path: Path, size: int, limits: Limits) -> list[SheetGrid]:
 
 
 def _read_xlsx(path: Path, limits: Limits) -> list[SheetGrid]:
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
-    except python_calamine.PasswordError as exc:
-        raise refuse("unreadable_file", "unreadable_file/xls", path.name) from exc
-    except (python_calamine.CalamineError, ValueError, OSError) as exc:
-        raise refuse(
-            "unreadable_file", "unreadable_file/corrupt", path.name, detail=str(exc)[:120]
-        ) from exc
+    sheets = worksheets(path)  # parsed by calamine, maybe ahead (loaders/xlsx.py)
     result: list[SheetGrid] = []
-    try:
-        for meta in workbook.sheets_metadata:
-            if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
-                continue
-            label = f"{path.name} › {meta.name}"
-            if canonical_sheet(meta.name) is None:
-                result.append((meta.name, label, Grid(0)))
-                continue
-            sheet = workbook.get_sheet_by_name(meta.name)
-            result.append((meta.name, label, _worksheet_grid(sheet, limits)))
-            del sheet  # calamine's copy of the cells (~50 MB at 100,000 rows): free it now
-    finally:
-        workbook.close()
+    while sheets:
+        name, label, sheet = sheets.pop(0)
+        result.append((name, label, Grid(0) if sheet is None else _worksheet_grid(sheet, limits)))
+        del sheet  # calamine's copy of the cells (~50 MB at 100,000 rows): free it now
     return result
 
 

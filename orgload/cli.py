@@ -136,6 +136,15 @@ def _existing(files: list[Path]) -> None:
         _fail(f"file not found / no existe: {', '.join(missing)}")
 
 
+def _parse_ahead(files: list[Path], settings: Settings) -> None:
+    """Start parsing the workbooks in the background while the command imports and connects
+    (loaders/xlsx.py); the parse would otherwise come after all of that."""
+    from loaders.limits import Limits
+    from loaders.xlsx import parse_ahead
+
+    parse_ahead(files, Limits.from_settings(settings))
+
+
 def _lang(settings: Settings, lang: str | None) -> Any:
     chosen = lang or settings.lang
     if chosen not in ("es", "en"):
@@ -193,6 +202,7 @@ def validate(
 
         _print_validation(Report(issues=refused), language, files, as_json)
         raise typer.Exit(1)
+    _parse_ahead(files, settings)
 
     from loaders.validate import validate_upload
     from orgload.clock import today
@@ -380,6 +390,7 @@ def load(
     if override_quota and not (reason and reason.strip()):
         _fail("--override-quota needs --reason TEXT")
     _existing(files)
+    _parse_ahead(files, settings)
     from loaders.load import LoadRequest, report_unavailable, run_load
     from orgload.errors import DatabaseUnavailableError
 
