@@ -693,9 +693,9 @@ def apply_step(client_id: str, path: Path, profile: Path | None) -> int:
     import loaders
     from loaders.apply import apply_plan
     from loaders.limits import Limits
-    from loaders.load import _plan
+    from loaders.plan import ENTITIES, plan_changes
     from loaders.quota import period_of
-    from loaders.store import get_client, insert_load
+    from loaders.store import data_version, fetch_current, get_client, insert_load
     from loaders.validate import validate_upload
     from orgload import clock
     from orgload.db import make_engine
@@ -718,7 +718,10 @@ def apply_step(client_id: str, path: Path, profile: Path | None) -> int:
         print(json.dumps({"error": "invalid upload", "counts": validated.report.counts}))
         return 1
     with _stage(stages, "plan_s", profiler), engine.connect() as conn:
-        plan, first_load = _plan(conn, client.id, validated)
+        current = {name: fetch_current(conn, client.id, name) for name in ENTITIES}
+        version = data_version(conn, client.id)
+        plan = plan_changes(validated.frames, current, version)
+    first_load = version == 0
     with contextlib.suppress(_RollBackError), engine.begin() as conn:
         load_id = insert_load(
             conn,
@@ -995,7 +998,11 @@ def check_imports(ctx: Context, home: Path, snapshot: Path | None) -> Check:
     files = parse_json_list(run)
     where = snapshot or BENCH_DIR.parent
     ok = run.exit_code == 0 and bool(files) and all(Path(f).is_relative_to(where) for f in files)
-    detail = f"children import from {where}" if ok else f"children import {files or run.stderr}"
+    detail = (
+        f"children import from {where}"
+        if ok
+        else f"children import {files or last_message(run.stderr)}"
+    )
     return Check("children run the code measured", None, "imports as set", ok, detail)
 
 
