@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,10 +103,6 @@ def database_url(
 ) -> Iterator[str]:
     """A fresh, migrated database for one test, set as ORGLOAD_DATABASE_URL."""
     import shutil
-    import uuid
-
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
 
     if request.param == "sqlite":
         path = tmp_path / "orgload.db"
@@ -115,14 +112,29 @@ def database_url(
         yield url
         return
     admin, template = request.getfixturevalue("postgres_template")
+    with postgres_database(admin, template) as url:
+        monkeypatch.setenv("ORGLOAD_DATABASE_URL", url)
+        yield url
+
+
+@contextmanager
+def postgres_database(admin: Engine, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database for one test (a copy of ``template``, else empty): its URL.
+    Dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
     name = f"orgload_t_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    monkeypatch.setenv("ORGLOAD_DATABASE_URL", url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

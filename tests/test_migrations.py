@@ -4,13 +4,11 @@ and the schema check that every command runs knows the newest revision."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 from orgload.db import make_engine, metadata
 from orgload.errors import ConfigurationError
@@ -22,7 +20,7 @@ from orgload.migrate import (
     upgrade,
 )
 from orgload.settings import Settings
-from tests.conftest import PG_URL
+from tests.conftest import postgres_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -35,15 +33,10 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         engine.dispose()
         return
     admin, _template = request.getfixturevalue("postgres_template")
-    name = f"orgload_m_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(Settings(database_url=url))
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database(admin) as url:
+        engine = make_engine(Settings(database_url=url))
+        yield engine
+        engine.dispose()
 
 
 def test_schema_revision_is_alembics_head() -> None:

@@ -4,7 +4,6 @@ module, a reference COPY decoder and PostgreSQL itself."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
 import pandas as pd
@@ -13,10 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
 from loaders.copytext import arrow_values, copy_payload, json_documents
-from tests.conftest import PG_URL
+from tests.conftest import postgres_database
 
 TRICKY = ["plain", "", 'quo"te', "back\\slash", "tab\there", "new\nline", "cr\rx", "\x01ctl",
           "Ñandú Pérez", "emoji 🙂", "\\N", "semi;colon", "comma,", "\u2028sep"]  # fmt: skip
@@ -85,14 +83,10 @@ def test_json_documents_of_tricky_text_and_arrow_strings() -> None:
 @pytest.fixture
 def pg_engine(postgres_template: tuple[Engine, str]) -> Iterator[Engine]:
     admin, _template = postgres_template
-    name = f"orgload_c_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(make_url(PG_URL).set(database=name))
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with postgres_database(admin) as url:
+        engine = create_engine(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.mark.postgres
