@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from loaders.store import FIELDS, KEYS
 from schemas.columns import PERSONAS, UNIDADES
 from schemas.report import Issue
+from schemas.text import arrow
 
 ENTITIES = (UNIDADES, PERSONAS)
 MASS_CHANGE_SHARE = 0.20
@@ -103,17 +104,6 @@ def _objects(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame[columns].astype(object).where(frame[columns].notna(), None)
 
 
-def _arrow(values: pd.Series | pd.Index) -> pa.Array:
-    """A column as one Arrow large-string array (zero-copy for pandas' Arrow-backed strings)."""
-    data = values.array  # not the Series: pyarrow's attribute probes would hash its index
-    array = pa.array(
-        data if hasattr(data, "__arrow_array__") else data.to_numpy(), from_pandas=True
-    )
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    return array if array.type == pa.large_string() else array.cast(pa.large_string())
-
-
 def _same(new: pa.Array, old: pa.Array) -> pa.Array:
     """Row by row: equal text, or missing on both sides (exact, as Python ``==`` on str)."""
     equal = pc.equal(new, old)
@@ -146,7 +136,7 @@ def plan_entity(entity: str, upload: pd.DataFrame, current: pd.DataFrame) -> Ent
     load_ids = current["load_id"].to_numpy()
 
     # Where each uploaded key is now, or -1.
-    position = pc.index_in(_arrow(new_keys), value_set=_arrow(old_keys))
+    position = pc.index_in(arrow(new_keys), value_set=arrow(old_keys))
     position = position.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
     known = position >= 0
     matched = position[known]
@@ -154,9 +144,9 @@ def plan_entity(entity: str, upload: pd.DataFrame, current: pd.DataFrame) -> Ent
     take_old = pa.array(matched)
     same = np.ones(len(matched), dtype=bool)
     for name in fields:
-        a = _arrow(upload[name])
+        a = arrow(upload[name])
         a = a if take_new is None else a.take(take_new)
-        b = _arrow(current[name]).take(take_old)
+        b = arrow(current[name]).take(take_old)
         same &= _same(a, b).to_numpy(zero_copy_only=False)
     changed = ~same | ~active[matched]
     updated_new = np.flatnonzero(known)[changed]

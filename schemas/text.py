@@ -18,7 +18,7 @@ TEXT = pa.large_string()  # what pandas' "str" dtype stores
 STR = pd.StringDtype("pyarrow", na_value=np.nan)  # the "str" dtype itself
 
 
-def arrow(values: pd.Series) -> pa.Array:
+def arrow(values: pd.Series | pd.Index) -> pa.Array:
     """A text column as one Arrow array, missing values as nulls (no copy for ``"str"``)."""
     array = pa.array(values, type=TEXT, from_pandas=True)
     if isinstance(array, pa.ChunkedArray):
