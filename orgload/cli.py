@@ -590,6 +590,35 @@ def export(
     err.print("wrote " + ", ".join(str(p) for p in written))
 
 
+@app.command()
+@_one_line_errors
+def template(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Archivo de salida (por defecto plantilla_orgload.xlsx / orgload_template.xlsx).",
+        ),
+    ] = None,
+    lang: Lang = None,
+) -> None:
+    """Planilla en blanco con instrucciones y listas / blank upload workbook with instructions."""
+    settings = _settings()
+    language = _lang(settings, lang)
+    target = output or Path(
+        "plantilla_orgload.xlsx" if language == "es" else "orgload_template.xlsx"
+    )
+    if target.is_dir():
+        _fail(f"{target} is a folder: give a file name, e.g. -o {target / 'plantilla.xlsx'}")
+    if not target.parent.is_dir():
+        _fail(f"folder not found / no existe la carpeta: {target.parent}")
+    from loaders.template import write_template
+
+    write_template(target, language)
+    err.print(f"wrote {target}")
+
+
 IncidentId = Annotated[str, typer.Argument(help="Id del incidente (INC-…).")]
 By = Annotated[
     str | None, typer.Option("--by", help="Quién lo hace (por defecto, el usuario del sistema).")

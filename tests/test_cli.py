@@ -182,3 +182,17 @@ def test_console_script_help_version_and_junk_without_traceback(tmp_path: Path) 
     assert checked.returncode == 1
     assert "Traceback" not in checked.stderr
     assert json.loads(checked.stdout)["errors"][0]["code"] == "unreadable_file"
+
+
+def test_orgload_template_writes_the_workbook_and_refuses_a_missing_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run("template")[0] == 0
+    assert (tmp_path / "plantilla_orgload.xlsx").is_file()
+    assert run("template", "--lang", "en", "-o", str(tmp_path / "t.xlsx"))[0] == 0
+    assert openpyxl.load_workbook(tmp_path / "t.xlsx").sheetnames[1] == "Units"
+    code, stdout, stderr = run("template", "-o", str(tmp_path / "no" / "t.xlsx"))
+    assert code == 2
+    assert "no existe la carpeta" in stderr
+    assert "Traceback" not in stdout + stderr
