@@ -139,6 +139,8 @@ def test_find_uploads_skips_temporary_and_fresh_files_and_waits_for_the_csv_pair
     for name in ("~$organizacion.xlsx", ".organizacion.xlsx", "organizacion.xlsx.part"):
         (folder / name).write_bytes(b"partial")
     shutil.copy2(samples / NOV, folder / NOV)
+    an_hour_ago = time.time() - 3600  # settled, whenever the samples were checked out
+    os.utime(folder / NOV, (an_hour_ago, an_hour_ago))
     shutil.copy2(samples / "csv" / "unidades.csv", folder / "Unidades.CSV")
     assert find_uploads(folder, settle_seconds=0) == [(folder / NOV,)]  # half a pair waits
 
