@@ -1,7 +1,13 @@
-"""Database faults for tests: make writes to ``people`` fail, on SQLite and PostgreSQL alike."""
+"""Database faults for tests, on SQLite and PostgreSQL alike: make writes to ``people`` fail,
+or hold an apply open inside its transaction."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from collections.abc import Callable
+
+import pytest
 from sqlalchemy import Engine, text
 
 MESSAGE = "simulated failure"
@@ -40,3 +46,91 @@ def restore_person_writes(engine: Engine) -> None:
         else:
             for event in ("insert", "update"):
                 conn.execute(text(f"DROP TRIGGER boom_{event}"))
+
+
+# --- holding an apply open, so that a test can kill the process inside its transaction ------
+
+
+def hold_applies_open(engine: Engine, seconds: int) -> None:
+    """Every UPDATE of ``loads`` stalls: an apply stops inside its transaction after writing
+    every row (the load record is updated last). PostgreSQL sleeps and, as in production,
+    notices a dead client within 200 ms; SQLite counts to two billion, holding its lock."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION hold() RETURNS trigger AS $$ BEGIN "
+                    f"PERFORM pg_sleep({int(seconds)}); RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER hold AFTER UPDATE ON loads FOR EACH ROW EXECUTE FUNCTION hold()"
+                )
+            )
+            database = conn.execute(text("SELECT current_database()")).scalar_one()
+            conn.execute(
+                text(
+                    f"ALTER DATABASE \"{database}\" SET client_connection_check_interval = '200ms'"
+                )
+            )
+            return
+        conn.execute(
+            text(
+                "CREATE TRIGGER hold AFTER UPDATE ON loads BEGIN SELECT count(*) FROM "
+                "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                "WHERE x < 2000000000) SELECT x FROM c); END"
+            )
+        )
+
+
+def wait_until_held(engine: Engine, ended: Callable[[], str | None], timeout: float) -> None:
+    """Return once an apply is held by ``hold_applies_open``; fail if ``ended()`` says why the
+    process stopped first, or at the timeout."""
+    deadline = time.monotonic() + timeout
+    locked_since = None
+    while time.monotonic() < deadline:
+        why = ended()
+        if why is not None:
+            pytest.fail(f"the load ended before its apply was held: {why}")
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                held = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event = 'PgSleep'"
+                    )
+                ).scalar()
+            if held:
+                return
+        else:
+            probe = sqlite3.connect(str(engine.url.database), timeout=0, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+                locked_since = None
+            except sqlite3.OperationalError:
+                locked_since = locked_since or time.monotonic()
+                if time.monotonic() - locked_since > 2.0:  # only the held apply locks that long
+                    return
+            finally:
+                probe.close()
+        time.sleep(0.1)
+    pytest.fail("the load never reached its apply")
+
+
+def release_hold(engine: Engine, timeout: float) -> None:
+    """Drop the hold once the killed transaction has let go of its locks (the server rolls it
+    back when it notices its client gone)."""
+    engine.dispose()
+    drop = "DROP TRIGGER hold" + (" ON loads" if engine.dialect.name == "postgresql" else "")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(drop))
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)

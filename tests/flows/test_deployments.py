@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
+from dbfaults import hold_applies_open, release_hold, wait_until_held
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from prefect.client.schemas.objects import FlowRun, StateType
@@ -230,10 +230,6 @@ def _postgres_database() -> Iterator[str]:
     name = f"orgload_e2e_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-        # the server notices a killed client during the held apply and rolls it back
-        conn.execute(
-            text(f"ALTER DATABASE \"{name}\" SET client_connection_check_interval = '200ms'")
-        )
     try:
         yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -274,95 +270,26 @@ def _nothing() -> Iterator[None]:
 # --- holding an apply open, so the flow process can be killed inside its transaction ---------
 
 
-def _hold_apply(target: Target) -> None:
-    with target.engine.begin() as conn:
-        if target.kind == "postgres":
-            conn.execute(
-                text(
-                    "CREATE OR REPLACE FUNCTION hold() RETURNS trigger AS $$ BEGIN "
-                    "PERFORM pg_sleep(300); RETURN NEW; END $$ LANGUAGE plpgsql"
-                )
-            )
-            conn.execute(
-                text(
-                    "CREATE TRIGGER hold AFTER UPDATE ON loads FOR EACH ROW EXECUTE FUNCTION hold()"
-                )
-            )
-        else:
-            conn.execute(
-                text(
-                    "CREATE TRIGGER hold AFTER UPDATE ON loads BEGIN SELECT count(*) FROM "
-                    "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
-                    "WHERE x < 2000000000) SELECT x FROM c); END"
-                )
-            )
-
-
-def _wait_until_held(target: Target, pid: int) -> None:
-    deadline = time.monotonic() + WAIT
-    locked_since = None
-    database = make_url(target.url).database
-    while time.monotonic() < deadline:
-        if not _running(pid):
-            pytest.fail("the flow process ended before its apply was held")
-        if target.kind == "postgres":
-            with target.engine.connect() as conn:
-                held = conn.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = :d "
-                        "AND wait_event = 'PgSleep'"
-                    ),
-                    {"d": database},
-                ).scalar()
-            if held:
-                return
-        else:
-            probe = sqlite3.connect(str(database), timeout=0, isolation_level=None)
-            try:
-                probe.execute("BEGIN IMMEDIATE")
-                probe.execute("ROLLBACK")
-                locked_since = None
-            except sqlite3.OperationalError:
-                locked_since = locked_since or time.monotonic()
-                if time.monotonic() - locked_since > 2.0:  # only the held apply locks that long
-                    return
-            finally:
-                probe.close()
-        time.sleep(0.1)
-    pytest.fail("the load never reached its apply")
-
-
-def _release_hold(target: Target) -> None:
-    target.engine.dispose()
-    drop = "DROP TRIGGER hold" + (" ON loads" if target.kind == "postgres" else "")
-    deadline = time.monotonic() + 60
-    while True:  # the killed transaction may hold its locks a moment longer
-        try:
-            with target.engine.begin() as conn:
-                conn.execute(text(drop))
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 def _held_and_killed(stack: Stack, target: Target, client: str, *, with_worker: bool) -> FlowRun:
     """Trigger a load of ``client``, wait until its apply is held open, SIGKILL its process
     (after the worker's, if ``with_worker``); return the run as it was while running."""
-    _hold_apply(target)
+    hold_applies_open(target.engine, seconds=300)
     try:
         run = target.trigger(stack, client_id=client, file=str(NOV))
         running = stack.wait(run.id, _running_or_over)
         assert running.state_type == StateType.RUNNING, running.state
         assert running.infrastructure_pid, "the worker recorded no process for the run"
         pid = int(str(running.infrastructure_pid).rsplit(":", 1)[-1])
-        _wait_until_held(target, pid)
+        wait_until_held(
+            target.engine,
+            lambda: None if _running(pid) else "the flow process is gone",
+            timeout=WAIT,
+        )
         if with_worker:
             _kill(stack.pid("worker"))
         _kill(pid)
     finally:
-        _release_hold(target)
+        release_hold(target.engine, timeout=60)
     return running
 
 

@@ -9,17 +9,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import openpyxl
 import pytest
-from dbfaults import break_person_writes
-from sqlalchemy import Engine, select, text
-from sqlalchemy.engine import make_url
+from dbfaults import break_person_writes, hold_applies_open, release_hold, wait_until_held
+from sqlalchemy import Engine, select
 
 from loaders.load import LoadRequest, run_load
 from loaders.store import add_client, load_history
@@ -103,85 +100,6 @@ def test_six_racing_loads_apply_exactly_one(
     assert count == 250  # one application, not six
 
 
-def _hold_apply_open(engine: Engine, url: str) -> None:
-    """Make the apply pause inside its transaction, after every row is written."""
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "CREATE FUNCTION hold() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(120); "
-                    "RETURN NEW; END $$ LANGUAGE plpgsql"
-                )
-            )
-            conn.execute(
-                text(
-                    "CREATE TRIGGER hold AFTER UPDATE ON loads FOR EACH ROW EXECUTE FUNCTION hold()"
-                )
-            )
-            # let the server notice a dead client during the sleep, as production would
-            database = make_url(url).database
-            conn.execute(
-                text(
-                    f"ALTER DATABASE \"{database}\" SET client_connection_check_interval = '200ms'"
-                )
-            )
-    else:
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "CREATE TRIGGER hold AFTER UPDATE ON loads BEGIN SELECT count(*) FROM "
-                    "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
-                    "WHERE x < 2000000000) SELECT x FROM c); END"
-                )
-            )
-
-
-def _wait_until_held(engine: Engine, url: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 120
-    if engine.dialect.name == "postgresql":
-        database = make_url(url).database
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"the load ended before its apply was held: {proc.communicate()}")
-            with engine.connect() as conn:
-                held = conn.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = :d "
-                        "AND wait_event = 'PgSleep'"
-                    ),
-                    {"d": database},
-                ).scalar()
-            if held:
-                return
-            time.sleep(0.1)
-    else:
-        path = make_url(url).database
-        locked_since = None
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"the load ended before its apply was held: {proc.communicate()}")
-            probe = sqlite3.connect(path, timeout=0, isolation_level=None)
-            try:
-                probe.execute("BEGIN IMMEDIATE")
-                probe.execute("ROLLBACK")
-                locked_since = None
-            except sqlite3.OperationalError:
-                locked_since = locked_since or time.monotonic()
-                if time.monotonic() - locked_since > 2.0:  # only the held apply locks that long
-                    return
-            finally:
-                probe.close()
-            time.sleep(0.05)
-    pytest.fail("the load never reached its apply")
-
-
-def _drop_hold(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            text("DROP TRIGGER hold" + (" ON loads" if engine.dialect.name == "postgresql" else ""))
-        )
-
-
 @pytest.mark.slow
 def test_sigkill_mid_apply_leaves_the_previous_snapshot(
     engine: Engine, settings: Settings, database_url: str, client: str, samples: Path
@@ -189,7 +107,7 @@ def test_sigkill_mid_apply_leaves_the_previous_snapshot(
     first = run_load(settings, LoadRequest(client, [samples / NOV]), engine)
     assert first.status == "applied"
     before = snapshot(engine)
-    _hold_apply_open(engine, database_url)
+    hold_applies_open(engine, seconds=120)
     proc = start(
         "load",
         "--client",
@@ -200,20 +118,13 @@ def test_sigkill_mid_apply_leaves_the_previous_snapshot(
         "fix",
         "--json",
     )
-    _wait_until_held(engine, database_url, proc)
+    wait_until_held(
+        engine, lambda: None if proc.poll() is None else str(proc.communicate()), timeout=120
+    )
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    engine.dispose()
-    deadline = time.monotonic() + 30
-    while True:  # PostgreSQL rolls the orphaned transaction back once it sees the client gone
-        try:
-            _drop_hold(engine)
-            break
-        except Exception:  # the orphaned transaction may still hold its locks: retry
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+    release_hold(engine, timeout=30)
     assert snapshot(engine) == before
     with engine.connect() as conn:
         history = load_history(conn, client)
