@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from loaders.crash import report_run_failure
 from orgload import clock
 from orgload.settings import load_settings
+from support.deadruns import report_run_failure
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.reconcile import reconcile_dead_runs
-from loaders.watch import run_sla_watch
 from orgload import clock
 from orgload.db import make_engine
 from orgload.settings import load_settings
+from support.watch import run_sla_watch
 
 
 @task(name="sla-watch")

@@ -40,10 +40,10 @@ from prefect.events.filters import (
 from prefect.states import Crashed
 from sqlalchemy import Engine
 
-from loaders.crash import report_run_failure, run_incident_id
-from loaders.incidents import incident_exists
 from orgload.db import make_engine
 from orgload.settings import Settings, load_settings
+from support.deadruns import report_run_failure, run_incident_id
+from support.incidents import incident_exists
 
 log = logging.getLogger(__name__)
 

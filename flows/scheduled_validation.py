@@ -10,11 +10,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from flows.hooks import open_run_incident
-from loaders.inbox import apply_queued, is_off_peak, scan_inbox
-from loaders.quality import check_live_quality
 from orgload import clock
 from orgload.db import make_engine
 from orgload.settings import load_settings
+from quality.suites import check_live_quality
+from service.inbox import apply_queued, is_off_peak, scan_inbox
 
 
 def _run_id() -> str | None:

@@ -8,9 +8,9 @@ from typing import Any
 from prefect import flow, task
 
 from flows.artifacts import publish_validation
-from loaders.annotate import write_annotated_report
 from loaders.limits import Limits
 from loaders.validate import validate_upload
+from loaders.writers.annotate import write_annotated_report
 from orgload import clock
 from orgload.settings import load_settings
 

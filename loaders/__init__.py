@@ -1,1 +1,1 @@
-"""The stages of a load: read → normalize → validate → plan → apply; quota, incidents, store."""
+"""The stages of a load: read → normalize → validate → plan → apply; quota, archive, store."""

@@ -23,15 +23,7 @@ from sqlalchemy import Connection, Engine
 
 from loaders.apply import apply_plan, revert_changes
 from loaders.archive import archive_upload, upload_name, upload_sha256
-from loaders.incidents import (
-    IncidentDraft,
-    IncidentRef,
-    build_diagnostics,
-    get_incident,
-    record_incident,
-)
 from loaders.limits import Limits
-from loaders.notify import queue_notification, send_quietly
 from loaders.plan import ENTITIES, Plan, mass_change_issues, plan_changes
 from loaders.quota import (
     QuotaExhaustedError,
@@ -42,7 +34,6 @@ from loaders.quota import (
     release_quota,
     take_quota,
 )
-from loaders.spool import spool_incident
 from loaders.store import (
     Client,
     data_version,
@@ -62,6 +53,15 @@ from orgload.errors import DatabaseUnavailableError, NotFoundError, RefusedError
 from orgload.settings import Settings
 from schemas.messages import Lang
 from schemas.report import Issue
+from support.incidents import (
+    IncidentDraft,
+    IncidentRef,
+    build_diagnostics,
+    get_incident,
+    record_incident,
+)
+from support.notify import queue_notification, send_quietly
+from support.spool import spool_incident
 
 log = logging.getLogger(__name__)
 

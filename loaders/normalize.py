@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orgload.columns import DEFAULT_PROFILE, PERSONAS, PROFILE_ALIASES, UNIDADES
 from schemas.checks import is_calendar_day, is_iso_date_shaped, is_rut_shaped
-from schemas.columns import DEFAULT_PROFILE, PERSONAS, PROFILE_ALIASES, UNIDADES
 from schemas.text import TEXT, arrow, flags, is_plain, series, without_bytes
 
 # No \\s or \\d in these patterns: they run in RE2 (Arrow, vectorized, in C), whose \\s would

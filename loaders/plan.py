@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loaders.store import FIELDS, KEYS
-from schemas.columns import PERSONAS, UNIDADES
+from orgload.columns import PERSONAS, UNIDADES
 from schemas.report import Issue
 from schemas.text import arrow
 

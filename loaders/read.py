@@ -38,7 +38,7 @@ from loaders.limits import (
     refuse,
 )
 from loaders.xlsx import worksheets
-from schemas.columns import SHEETS, canonical_column, canonical_sheet
+from orgload.columns import SHEETS, canonical_column, canonical_sheet
 from schemas.report import Issue
 from schemas.text import TEXT, flags, series
 

@@ -27,9 +27,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnClause
 
+from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from orgload.db import clients, is_postgres, loads, people, units
 from orgload.errors import OrgloadError, UnknownClientError
-from schemas.columns import PERSONAS, SHEETS, UNIDADES
 
 TABLES: dict[str, Table] = {UNIDADES: units, PERSONAS: people}
 KEYS = {UNIDADES: "codigo_unidad", PERSONAS: "rut"}

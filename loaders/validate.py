@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from loaders.normalize import normalize_sheet
 from loaders.read import Limits, RawSheet, RawUpload, read_upload
+from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from schemas.cells import SheetCells, check_cells
-from schemas.columns import PERSONAS, SHEETS, UNIDADES
 from schemas.dates import load_date
 from schemas.report import Issue, Report
 from schemas.rules import check_rules

@@ -21,7 +21,7 @@ from pathlib import Path
 import python_calamine
 
 from loaders.limits import ZIP_MAGIC, Limits, check_expansion, check_file, refuse
-from schemas.columns import canonical_sheet
+from orgload.columns import canonical_sheet
 
 # (sheet name as written, label for messages, the parsed sheet; None for a sheet that is not
 # one of ours, which is listed but not parsed)

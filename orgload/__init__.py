@@ -1,4 +1,4 @@
-"""orgload core: what every pipeline stage shares (settings, clock, errors, database, CLI)."""
+"""orgload core: what every layer shares (settings, clock, errors, columns, database tables)."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -309,7 +309,7 @@ def ping(engine: Engine) -> None:
 
 # Uploads found in ORGLOAD_HOME/inbox/<client_id>/ (SPEC §7): validated once per content (the
 # unique index), queued while valid, applied in the off-peak window. Status: invalid | queued |
-# applying | applied | skipped | failed (meanings in loaders/inbox.py). No foreign key on
+# applying | applied | skipped | failed (meanings in service/inbox.py). No foreign key on
 # client_id: a file dropped in the folder of an unregistered client is recorded too.
 inbox_files = Table(
     "inbox_files",

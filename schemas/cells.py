@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from schemas.columns import PERSONAS, PROFILES, SHEETS, UNIDADES
+from orgload.columns import PERSONAS, PROFILES, SHEETS, UNIDADES
 from schemas.dates import hire_date_bounds
 from schemas.personas import PersonasSchema
 from schemas.report import Issue, preview

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.columns import CODE_MAX, EMAIL_MAX, PROFILES
+from orgload.columns import CODE_MAX, EMAIL_MAX, PROFILES
 from schemas.text import arrow, fixed_width_bytes, flags, fullmatch, string_bytes
 
 CODE_PATTERN = rf"[A-Za-z0-9._-]{{1,{CODE_MAX}}}"

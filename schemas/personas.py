@@ -6,6 +6,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from orgload.columns import CODE_MAX, EMAIL_MAX, TEXT_MAX
 from schemas.checks import (
     fits,
     is_iso_date,
@@ -14,7 +15,6 @@ from schemas.checks import (
     is_valid_email,
     is_valid_rut,
 )
-from schemas.columns import CODE_MAX, EMAIL_MAX, TEXT_MAX
 from schemas.dates import hire_date_bounds
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.columns import PERSONAS, SHEETS, UNIDADES
+from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from schemas.messages import WARNING_CODES, Lang, render
 
 VALUE_PREVIEW = 200

@@ -6,8 +6,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from orgload.columns import CODE_MAX, NAME_MAX
 from schemas.checks import fits, is_valid_code, is_valid_rut
-from schemas.columns import CODE_MAX, NAME_MAX
 
 
 class UnidadesSchema(pa.DataFrameModel):

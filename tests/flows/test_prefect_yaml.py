@@ -17,7 +17,7 @@ from prefect.server.schemas.schedules import CronSchedule
 from prefect.utilities.callables import parameter_schema
 
 from flows.reconcile import WATCHED_FLOWS, reconcile_dead_runs
-from loaders.inbox import is_off_peak
+from service.inbox import is_off_peak
 
 REPO = Path(__file__).resolve().parents[2]
 CHILE = ZoneInfo("America/Santiago")

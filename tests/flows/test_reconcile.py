@@ -25,9 +25,9 @@ from sqlalchemy import Engine, select
 
 from flows.monthly_load import monthly_load
 from flows.reconcile import HEARTBEAT_EVENT, reconcile_dead_runs
-from loaders.crash import report_run_failure, run_incident_id
 from orgload.db import incidents
 from orgload.settings import Settings
+from support.deadruns import report_run_failure, run_incident_id
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

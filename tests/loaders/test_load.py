@@ -11,10 +11,10 @@ import openpyxl
 import pytest
 from sqlalchemy import Engine, select
 
-from loaders.export import current_frames, export_csv, export_xlsx
 from loaders.load import LoadRequest, run_load, run_revert
 from loaders.quota import next_period_start, period_of
 from loaders.store import add_client
+from loaders.writers.export import current_frames, export_csv, export_xlsx
 from orgload.db import change_log, people, quota_periods, units
 from orgload.errors import RefusedError, UnknownClientError
 from orgload.settings import Settings

@@ -14,7 +14,7 @@ from loaders.normalize import (
     normalize_sheet,
     normalize_text,
 )
-from schemas.columns import PERSONAS, SHEETS, UNIDADES
+from orgload.columns import PERSONAS, SHEETS, UNIDADES
 
 NA = None
 

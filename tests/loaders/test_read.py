@@ -23,7 +23,7 @@ from loaders.read import (
     sniff_delimiter,
     text_array,
 )
-from schemas.columns import PERSONAS, UNIDADES
+from orgload.columns import PERSONAS, UNIDADES
 from tests.builders import (
     csv_bytes,
     valid_rows,

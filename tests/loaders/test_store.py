@@ -31,9 +31,9 @@ from loaders.store import (
     fetch_current,
     fetch_current_rows,
 )
+from orgload.columns import PERSONAS, UNIDADES
 from orgload.db import people, units
 from orgload.settings import Settings
-from schemas.columns import PERSONAS, UNIDADES
 from tests.builders import CEO, CTO, DEV, HR, rut, valid_rows, with_rows, write_csvs, write_xlsx
 
 ENTITIES = (UNIDADES, PERSONAS)

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from loaders.read import Limits
 from loaders.validate import ValidatedUpload, validate_upload
-from schemas.columns import PERSONAS, UNIDADES
+from orgload.columns import PERSONAS, UNIDADES
 from tests.builders import (
     CEO,
     CTO,

@@ -13,7 +13,7 @@ import loaders.xlsx
 from loaders.limits import Limits
 from loaders.read import read_upload
 from loaders.xlsx import parse_ahead
-from schemas.columns import PERSONAS, UNIDADES
+from orgload.columns import PERSONAS, UNIDADES
 from tests.builders import valid_rows, write_xlsx
 
 

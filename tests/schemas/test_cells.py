@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from schemas.cells import SheetCells, _run_check, check_cells, sheet_schema
-from schemas.columns import PERSONAS, SHEETS, UNIDADES
 from schemas.dates import load_date
 from tests.builders import CEO, bad_rut, set_cell, sheet_cells, valid_rows
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orgload.columns import PERSONAS, UNIDADES
 from schemas.cells import check_cells
-from schemas.columns import PERSONAS, UNIDADES
 from schemas.rules import (
     check_cycles,
     check_duplicates,

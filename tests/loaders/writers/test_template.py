@@ -9,9 +9,9 @@ import openpyxl
 import pytest
 
 from loaders.read import read_upload
-from loaders.template import HEADERS, PROFILE_CHOICES, SHEET_TITLES, write_template
 from loaders.validate import validate_upload
-from schemas.columns import PERSONAS, SHEETS, UNIDADES
+from loaders.writers.template import HEADERS, PROFILE_CHOICES, SHEET_TITLES, write_template
+from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from tests.builders import valid_rows
 
 

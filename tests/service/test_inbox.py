@@ -14,8 +14,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
-import loaders.inbox as inbox
-from loaders.inbox import (
+import service.inbox as inbox
+from loaders.load import LoadOutcome
+from loaders.quota import QuotaStatus
+from loaders.store import add_client
+from orgload.db import make_engine, people
+from orgload.errors import DatabaseUnavailableError
+from orgload.settings import Settings, load_settings
+from schemas.report import Issue
+from service.inbox import (
     InboxItem,
     apply_queued,
     claim,
@@ -25,13 +32,6 @@ from loaders.inbox import (
     next_off_peak_start,
     scan_inbox,
 )
-from loaders.load import LoadOutcome
-from loaders.quota import QuotaStatus
-from loaders.store import add_client
-from orgload.db import make_engine, people
-from orgload.errors import DatabaseUnavailableError
-from orgload.settings import Settings, load_settings
-from schemas.report import Issue
 
 NOV = "organizacion_2026-11.xlsx"
 DEC = "organizacion_2026-12.xlsx"
@@ -303,7 +303,7 @@ def test_queued_files_apply_oldest_first_and_every_outcome_is_recorded(
 
 
 class FakeClock:
-    """Stands for the ``time`` module inside loaders.inbox: each load takes 40 seconds."""
+    """Stands for the ``time`` module inside service.inbox: each load takes 40 seconds."""
 
     def __init__(self) -> None:
         self.seconds = 0.0

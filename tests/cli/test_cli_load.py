@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orgload.cli import app
+from cli.app import app
 
 runner = CliRunner()
 NOV = "organizacion_2026-11.xlsx"

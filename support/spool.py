@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from loaders.incidents import IncidentDraft, get_incident, incident_exists, record_incident
-from loaders.notify import queue_notification
 from orgload.settings import Settings
+from support.incidents import IncidentDraft, get_incident, incident_exists, record_incident
+from support.notify import queue_notification
 
 log = logging.getLogger(__name__)
 

@@ -42,16 +42,16 @@ from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from loaders.annotate import write_annotated_report
 from loaders.archive import upload_name, upload_sha256
 from loaders.limits import Limits
 from loaders.load import LoadOutcome, LoadRequest, run_load
 from loaders.store import Client, list_clients
 from loaders.validate import ValidatedUpload, validate_upload
+from loaders.writers.annotate import write_annotated_report
+from orgload.columns import SHEETS, canonical_sheet
 from orgload.db import inbox_files, reachable
 from orgload.errors import DatabaseUnavailableError
 from orgload.settings import Settings
-from schemas.columns import SHEETS, canonical_sheet
 from schemas.messages import Lang
 from schemas.report import Issue, Report
 

@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from orgload.cli import app
+from cli.app import app
 
 runner = CliRunner()
 ENTRY_KEYS = {"sheet", "row", "column", "header", "value", "code", "message"}

@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from loaders.incidents import incident_summary, sla_watch
-from loaders.notify import queue_notification, send_pending
-from loaders.spool import import_spool
 from orgload.db import notifications
 from orgload.settings import Settings
+from support.incidents import incident_summary, sla_watch
+from support.notify import queue_notification, send_pending
+from support.spool import import_spool
 
 
 def run_sla_watch(engine: Engine, settings: Settings, now: datetime) -> dict[str, Any]:

@@ -35,9 +35,9 @@ from sqlalchemy import Connection, Engine
 
 from loaders.store import KEYS, fetch_current, get_client, list_clients
 from orgload import clock
+from orgload.columns import PERSONAS, UNIDADES
 from orgload.db import is_postgres, reachable
 from orgload.settings import Settings
-from schemas.columns import PERSONAS, UNIDADES
 
 log = logging.getLogger(__name__)
 

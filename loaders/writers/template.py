@@ -17,7 +17,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from schemas.columns import PERSONAS, PROFILES, SHEETS, UNIDADES
+from orgload.columns import PERSONAS, PROFILES, SHEETS, UNIDADES
 from schemas.messages import Lang
 
 LAST_ROW = 1_048_576  # Excel's last row: validations and formats cover the whole column

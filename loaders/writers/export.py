@@ -15,7 +15,7 @@ from openpyxl import Workbook
 from sqlalchemy import Connection
 
 from loaders.store import KEYS, fetch_current
-from schemas.columns import SHEETS
+from orgload.columns import SHEETS
 
 FORMATS = ("xlsx", "csv", "json")
 

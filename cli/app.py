@@ -115,8 +115,8 @@ def _engine(settings: Settings) -> Engine:
 def _import_spool(engine: Engine, settings: Settings) -> None:
     """Incidents spooled while the database was down go in with the first command that
     reaches it again (exactly once: the import skips ids already stored)."""
-    from loaders.spool import import_spool, spooled_files
     from orgload import clock
+    from support.spool import import_spool, spooled_files
 
     if spooled_files(settings.spool_dir):
         imported = import_spool(engine, settings, clock.now(settings))
@@ -221,7 +221,7 @@ def validate(
         result = validate_upload(files, limits=limits, on_date=today(settings))
     report = result.report
     if report_path is not None:
-        from loaders.annotate import write_annotated_report
+        from loaders.writers.annotate import write_annotated_report
 
         write_annotated_report(report_path, result, language)
     _print_validation(report, language, files, as_json)
@@ -566,8 +566,8 @@ def export(
 ) -> None:
     """Exporta los datos vigentes en el formato de carga / export current data."""
     settings = _settings()
-    from loaders.export import FORMATS, current_frames, export_csv, export_json, export_xlsx
     from loaders.store import get_client
+    from loaders.writers.export import FORMATS, current_frames, export_csv, export_json, export_xlsx
 
     if fmt not in FORMATS:
         _fail(f"--format must be one of {', '.join(FORMATS)}")
@@ -613,7 +613,7 @@ def template(
         _fail(f"{target} is a folder: give a file name, e.g. -o {target / 'plantilla.xlsx'}")
     if not target.parent.is_dir():
         _fail(f"folder not found / no existe la carpeta: {target.parent}")
-    from loaders.template import write_template
+    from loaders.writers.template import write_template
 
     write_template(target, language)
     err.print(f"wrote {target}")
@@ -637,7 +637,7 @@ def _who(by: str | None) -> str:
 
 
 def _incident_detail(conn: Any, incident_id: str) -> dict[str, Any]:
-    from loaders.incidents import chile, get_incident, incident_history_of, incident_summary
+    from support.incidents import chile, get_incident, incident_history_of, incident_summary
 
     row = get_incident(conn, incident_id)
     history = [
@@ -686,8 +686,8 @@ def incidents_list(
 ) -> None:
     """Lista incidentes / list incidents, newest first."""
     settings = _settings()
-    from loaders.incidents import STATUSES, incident_summary, list_incidents
     from orgload import clock
+    from support.incidents import STATUSES, incident_summary, list_incidents
 
     if status is not None and status not in STATUSES:
         _fail(f"--status must be one of {', '.join(STATUSES)}")
@@ -751,9 +751,9 @@ def incidents_escalate(
 ) -> None:
     """Escala de nivel 1 a 2; el plazo se reinicia / escalate level 1 → 2."""
     settings = _settings()
-    from loaders.incidents import escalate
-    from loaders.notify import queue_notification, send_quietly
     from orgload import clock
+    from support.incidents import escalate
+    from support.notify import queue_notification, send_quietly
 
     if not reason.strip():
         _fail("--reason must not be empty")
@@ -789,8 +789,8 @@ def incidents_transition(
 ) -> None:
     """Avanza el ciclo de vida / move the incident along its lifecycle."""
     settings = _settings()
-    from loaders.incidents import transition
     from orgload import clock
+    from support.incidents import transition
 
     engine = _engine(settings)
     with engine.begin() as conn:
@@ -817,9 +817,9 @@ def incidents_replay(incident_id: IncidentId, as_json: AsJson = False, lang: Lan
     """Re-ejecuta el archivo del incidente como simulación / replay the stored file as a dry run."""
     settings = _settings()
     language = _lang(settings, lang)
-    from loaders.incidents import get_incident
     from loaders.load import LoadRequest, run_load
     from orgload.errors import NotFoundError
+    from support.incidents import get_incident
 
     engine = _engine(settings)
     with engine.connect() as conn:
@@ -844,8 +844,8 @@ def incidents_replay(incident_id: IncidentId, as_json: AsJson = False, lang: Lan
 def incidents_import_spool(as_json: AsJson = False) -> None:
     """Importa los incidentes guardados mientras la base no estaba / import spooled incidents."""
     settings = _settings()
-    from loaders.spool import import_spool, spooled_files
     from orgload import clock
+    from support.spool import import_spool, spooled_files
 
     before = len(spooled_files(settings.spool_dir))
     engine = _engine(settings)  # imports them already
@@ -862,8 +862,8 @@ def incidents_import_spool(as_json: AsJson = False) -> None:
 def incidents_watch(as_json: AsJson = False) -> None:
     """Plazos SLA: vencidos y por vencer; reintenta correos / SLA watch, retry e-mails."""
     settings = _settings()
-    from loaders.watch import run_sla_watch
     from orgload import clock
+    from support.watch import run_sla_watch
 
     result = run_sla_watch(_engine(settings), settings, clock.now(settings))
     if as_json:

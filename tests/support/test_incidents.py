@@ -11,7 +11,11 @@ import pytest
 from dbfaults import break_person_writes, restore_person_writes
 from sqlalchemy import Engine, select
 
-from loaders.incidents import (
+from loaders.load import LoadRequest, run_load
+from loaders.store import add_client
+from orgload.db import incidents, notifications
+from orgload.settings import Settings, load_settings
+from support.incidents import (
     IllegalTransitionError,
     escalate,
     get_incident,
@@ -19,13 +23,9 @@ from loaders.incidents import (
     list_incidents,
     transition,
 )
-from loaders.load import LoadRequest, run_load
-from loaders.notify import send_pending
-from loaders.spool import import_spool, spooled_files
-from loaders.store import add_client
-from loaders.watch import run_sla_watch
-from orgload.db import incidents, notifications
-from orgload.settings import Settings, load_settings
+from support.notify import send_pending
+from support.spool import import_spool, spooled_files
+from support.watch import run_sla_watch
 
 NOV = "organizacion_2026-11.xlsx"
 INVALID = "organizacion_invalida.xlsx"

@@ -17,7 +17,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from loaders.validate import ValidatedUpload
-from schemas.columns import SHEETS
+from orgload.columns import SHEETS
 from schemas.messages import Lang
 
 ERROR_FILL = PatternFill("solid", start_color="FFF4CCCC")

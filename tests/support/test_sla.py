@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loaders import sla
-from loaders.sla import (
+from support import sla
+from support.sla import (
     COVERAGE_TZ,
     add_coverage_hours,
     coverage_hours_between,

@@ -18,19 +18,19 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from loaders.archive import upload_name, upload_sha256
-from loaders.incidents import (
+from loaders.load import spool_unavailable
+from loaders.quota import period_of
+from orgload.db import incidents, make_engine, reachable
+from orgload.errors import DatabaseUnavailableError
+from orgload.settings import Settings
+from support.incidents import (
     IncidentDraft,
     IncidentRef,
     build_diagnostics,
     get_incident,
     record_incident,
 )
-from loaders.load import spool_unavailable
-from loaders.notify import queue_notification, send_quietly
-from loaders.quota import period_of
-from orgload.db import incidents, make_engine, reachable
-from orgload.errors import DatabaseUnavailableError
-from orgload.settings import Settings
+from support.notify import queue_notification, send_quietly
 
 log = logging.getLogger(__name__)
 

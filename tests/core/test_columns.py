@@ -1,10 +1,10 @@
-"""Sheet and header names: folding, canonical names and aliases (schemas/columns.py)."""
+"""Sheet and header names: folding, canonical names and aliases (orgload/columns.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from schemas.columns import (
+from orgload.columns import (
     DEFAULT_PROFILE,
     PERSONAS,
     PROFILE_ALIASES,

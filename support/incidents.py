@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select, update
 
-from loaders.sla import COVERAGE_TZ, add_coverage_hours, coverage_hours_between, review_due_at
 from orgload.db import incident_history, incidents
 from orgload.errors import NotFoundError, RefusedError
+from support.sla import COVERAGE_TZ, add_coverage_hours, coverage_hours_between, review_due_at
 
 LEVELS = {"validation": 1, "mass_change": 1, "apply_error": 2, "crash": 2, "unavailable": 3}
 STATUSES = ("reported", "in_review", "resolved", "closed")
