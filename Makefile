@@ -67,6 +67,7 @@ test: setup lint typecheck unit ## Lint, type-check and run the whole test suite
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format .

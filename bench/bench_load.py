@@ -694,10 +694,10 @@ def apply_step(client_id: str, path: Path, profile: Path | None) -> int:
     from loaders.apply import apply_plan
     from loaders.limits import Limits
     from loaders.plan import ENTITIES, plan_changes
-    from loaders.quota import period_of
     from loaders.store import data_version, fetch_current, get_client, insert_load
     from loaders.validate import validate_upload
     from orgload import clock
+    from orgload.clock import period_of
     from orgload.db import make_engine
     from orgload.settings import load_settings
 

@@ -6,9 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from orgload import clock
 from orgload.settings import load_settings
-from support.deadruns import report_run_failure
+from service.incidents import report_dead_run
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +20,13 @@ def open_run_incident(flow: Any, flow_run: Any, state: Any) -> None:
     try:
         params = dict(flow_run.parameters or {})
         files = params.get("files") or ([params["file"]] if params.get("file") else [])
-        report_run_failure(
+        report_dead_run(
             load_settings(),
             flow_run_id=str(flow_run.id),
             client_id=str(params.get("client_id") or "unknown"),
             paths=[Path(f) for f in files],
             state_name=str(state.name),
             message=str(state.message or "")[:2000],
-            now=clock.now(load_settings()),
             extra={"flow_name": getattr(flow, "name", None), "hook": "state"},
         )
     except Exception:

@@ -10,19 +10,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.reconcile import reconcile_dead_runs
 from orgload import clock
-from orgload.db import make_engine
 from orgload.settings import load_settings
-from support.watch import run_sla_watch
+from service.incidents import watch_sla
 
 
 @task(name="sla-watch")
 def sla_watch_task() -> dict[str, Any]:
-    settings = load_settings()
-    engine = make_engine(settings)
-    try:
-        return run_sla_watch(engine, settings, clock.now(settings))
-    finally:
-        engine.dispose()
+    return watch_sla(load_settings())
 
 
 @task(name="reconcile-dead-runs")

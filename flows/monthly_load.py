@@ -1,4 +1,4 @@
-"""Flow ``monthly-load``: apply one client's monthly file (thin orchestration over loaders)."""
+"""Flow ``monthly-load``: apply one client's monthly file (thin orchestration over the service)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from prefect.states import Completed, Failed, State
 
 from flows.artifacts import publish_load
 from flows.hooks import open_run_incident
-from loaders.load import LoadRequest, run_load
 from orgload.settings import load_settings
+from orgload.status import LoadStatus, exit_code
+from service.loads import LoadRequest, run_load
 
 
 def client_limit(client_id: str) -> str:
@@ -99,7 +100,7 @@ def monthly_load(
         )
     publish_load(result, Path(file).name)
     summary = f"{result['status']} (load {result['load_id']})"
-    if result["status"] == "failed":
+    if result["status"] == LoadStatus.FAILED:
         return Failed(message=summary, data=result)
     return Completed(message=summary, data=result)
 
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     result = state.result(raise_on_failure=False)
     if isinstance(result, dict):
         print(json.dumps(result, ensure_ascii=False))
-        return {"rejected": 1, "quota_exhausted": 3, "failed": 4}.get(result["status"], 0)
+        return exit_code(result["status"])
     print(f"run ended {state.name}: {state.message}", file=sys.stderr)
     return 4
 

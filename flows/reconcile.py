@@ -40,10 +40,9 @@ from prefect.events.filters import (
 from prefect.states import Crashed
 from sqlalchemy import Engine
 
-from orgload.db import make_engine
+from orgload.db import engine_for
 from orgload.settings import Settings, load_settings
-from support.deadruns import report_run_failure, run_incident_id
-from support.incidents import incident_exists
+from service.incidents import dead_run_has_incident, report_dead_run
 
 log = logging.getLogger(__name__)
 
@@ -70,41 +69,34 @@ def reconcile_dead_runs(
     reconciled are left out, so a second pass over the same runs returns ``[]``.
     """
     settings = load_settings()
-    engine = make_engine(settings)
     done: list[dict[str, Any]] = []
-    try:
-        with get_client(sync_client=True) as client:
-            names = _flow_names(client)
-            running = _runs(client, StateType.RUNNING)
-            crashed = _runs(client, StateType.CRASHED, after=now - crashed_since)
-            for run in running:
-                last_sign = _last_sign_of_life(client, run, now)
-                silent = (now - last_sign).total_seconds()
-                if silent <= silent_after_seconds or not _still_in(client, run):
-                    continue
-                message = (
-                    f"No heartbeat for {silent:.0f} s (last sign of life {last_sign.isoformat()}):"
-                    " the run and its worker are gone. Marked Crashed by the reconciler."
-                )
-                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
-                log.warning("run %s (%s): %s", run.id, run.name, message)
-                entry = _entry(run, names, "RUNNING", marked_crashed=True)
-                entry["incident_id"] = _report(settings, engine, run, names, message, now)
+    with engine_for(settings) as engine, get_client(sync_client=True) as client:
+        names = _flow_names(client)
+        running = _runs(client, StateType.RUNNING)
+        crashed = _runs(client, StateType.CRASHED, after=now - crashed_since)
+        for run in running:
+            last_sign = _last_sign_of_life(client, run, now)
+            silent = (now - last_sign).total_seconds()
+            if silent <= silent_after_seconds or not _still_in(client, run):
+                continue
+            message = (
+                f"No heartbeat for {silent:.0f} s (last sign of life {last_sign.isoformat()}):"
+                " the run and its worker are gone. Marked Crashed by the reconciler."
+            )
+            client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+            log.warning("run %s (%s): %s", run.id, run.name, message)
+            entry = _entry(run, names, "RUNNING", marked_crashed=True)
+            entry["incident_id"] = _report(settings, engine, run, names, message, now)
+            done.append(entry)
+        unreported = [
+            run for run in crashed if not dead_run_has_incident(settings, str(run.id), engine)
+        ]
+        for run in unreported:
+            message = (run.state.message if run.state else None) or "The run crashed."
+            entry = _entry(run, names, "CRASHED", marked_crashed=False)
+            entry["incident_id"] = _report(settings, engine, run, names, message, now)
+            if entry["incident_id"] is not None:
                 done.append(entry)
-            with engine.connect() as conn:
-                unreported = [
-                    run
-                    for run in crashed
-                    if not incident_exists(conn, run_incident_id(str(run.id)))
-                ]
-            for run in unreported:
-                message = (run.state.message if run.state else None) or "The run crashed."
-                entry = _entry(run, names, "CRASHED", marked_crashed=False)
-                entry["incident_id"] = _report(settings, engine, run, names, message, now)
-                if entry["incident_id"] is not None:
-                    done.append(entry)
-    finally:
-        engine.dispose()
     return done
 
 
@@ -185,7 +177,7 @@ def _report(
     """The incident opened for ``run``, or None when it already had one."""
     params = dict(run.parameters or {})
     files = params.get("files") or ([params["file"]] if params.get("file") else [])
-    ref = report_run_failure(
+    ref = report_dead_run(
         settings,
         flow_run_id=str(run.id),
         client_id=str(params.get("client_id") or "unknown"),

@@ -10,11 +10,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from flows.hooks import open_run_incident
-from orgload import clock
-from orgload.db import make_engine
 from orgload.settings import load_settings
-from quality.suites import check_live_quality
-from service.inbox import apply_queued, is_off_peak, scan_inbox
+from service.schedules import apply_inbox_queue, check_quality, is_off_peak_now, scan_uploads
 
 
 def _run_id() -> str | None:
@@ -23,37 +20,17 @@ def _run_id() -> str | None:
 
 @task(name="scan-inbox")
 def scan_inbox_task() -> list[dict[str, Any]]:
-    settings = load_settings()
-    engine = make_engine(settings)
-    try:
-        return [i.to_dict() for i in scan_inbox(engine, settings, clock.now(settings), _run_id())]
-    finally:
-        engine.dispose()
+    return scan_uploads(load_settings(), _run_id())
 
 
 @task(name="data-quality")
 def quality_task() -> dict[str, Any]:
-    settings = load_settings()
-    engine = make_engine(settings)
-    try:
-        docs = settings.home / "outbox" / "_data_docs"
-        return check_live_quality(engine, settings, docs_dir=docs).to_dict()
-    finally:
-        engine.dispose()
+    return check_quality(load_settings())
 
 
 @task(name="apply-queued")
 def apply_queued_task(force: bool) -> list[dict[str, Any]]:
-    settings = load_settings()
-    engine = make_engine(settings)
-    try:
-        now = clock.now(settings)
-        return [
-            i.to_dict()
-            for i in apply_queued(engine, settings, now, force=force, flow_run_id=_run_id())
-        ]
-    finally:
-        engine.dispose()
+    return apply_inbox_queue(load_settings(), force=force, flow_run_id=_run_id())
 
 
 @flow(
@@ -71,8 +48,7 @@ def scheduled_validation(apply_now: bool = False) -> dict[str, Any]:
     """
     scanned = scan_inbox_task()
     quality = quality_task()
-    settings = load_settings()
-    in_window = is_off_peak(clock.now(settings))
+    in_window = is_off_peak_now(load_settings())
     applied = apply_queued_task(apply_now) if (apply_now or in_window) else []
     _publish(scanned, quality, applied, in_window)
     return {"scanned": scanned, "quality": quality, "applied": applied, "off_peak": in_window}

@@ -8,11 +8,8 @@ from typing import Any
 from prefect import flow, task
 
 from flows.artifacts import publish_validation
-from loaders.limits import Limits
-from loaders.validate import validate_upload
-from loaders.writers.annotate import write_annotated_report
-from orgload import clock
 from orgload.settings import load_settings
+from service.validation import validate_files
 
 
 @task(name="validate-file")
@@ -20,18 +17,12 @@ def validate_task(
     client_id: str, file: str, report_dir: str | None
 ) -> tuple[dict[str, Any], list[str]]:
     settings = load_settings()
-    result = validate_upload(
-        [Path(file)], limits=Limits.from_settings(settings), on_date=clock.today(settings)
-    )
-    report = result.report.to_dict(settings.lang)
-    written: list[str] = []
+    target = None
     if report_dir:
-        folder = Path(report_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{Path(file).stem}.errores.xlsx"
-        write_annotated_report(target, result, settings.lang)
-        written.append(str(target))
-    return report, written
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        target = Path(report_dir) / f"{Path(file).stem}.errores.xlsx"
+    result = validate_files(settings, [Path(file)], lang=settings.lang, report_path=target)
+    return result.to_dict(settings.lang), [str(target)] if target else []
 
 
 @flow(

@@ -1,4 +1,4 @@
-"""Run one monthly load end to end: validate → archive → plan → guard → quota → apply (SPEC §3–4).
+"""Run one monthly load end to end: validate → archive → plan → quota → guard → apply (SPEC §3–4).
 
 This is the one place that opens the transaction of a load: the data changes, the change log,
 the load record and the quota claim commit together or not at all. Outcomes that change no
@@ -28,7 +28,6 @@ from loaders.plan import ENTITIES, Plan, mass_change_issues, plan_changes
 from loaders.quota import (
     QuotaExhaustedError,
     QuotaStatus,
-    next_period_start,
     period_of,
     quota_status,
     release_quota,
@@ -48,33 +47,15 @@ from loaders.store import (
 )
 from loaders.validate import ValidatedUpload, validate_upload
 from orgload import clock
-from orgload.db import make_engine, reachable
-from orgload.errors import DatabaseUnavailableError, NotFoundError, RefusedError
+from orgload.db import engine_for, reachable
+from orgload.errors import NotFoundError, RefusedError
+from orgload.failures import LoadFailure
 from orgload.settings import Settings
+from orgload.status import LoadStatus, exit_code
 from schemas.messages import Lang
 from schemas.report import Issue
-from support.incidents import (
-    IncidentDraft,
-    IncidentRef,
-    build_diagnostics,
-    get_incident,
-    record_incident,
-)
-from support.notify import queue_notification, send_quietly
-from support.spool import spool_incident
 
 log = logging.getLogger(__name__)
-
-EXIT_CODES = {
-    "applied": 0,
-    "dry_run": 0,
-    "already_applied": 0,
-    "no_changes": 0,
-    "reverted": 0,
-    "rejected": 1,
-    "quota_exhausted": 3,
-    "failed": 4,
-}
 
 
 @dataclass(slots=True)
@@ -101,17 +82,24 @@ class LoadOutcome:
     load_id: int | None = None
     plan: Plan | None = None
     issues: list[Issue] = field(default_factory=list)
-    incident: dict[str, Any] | None = None
+    incident: dict[str, Any] | None = None  # filled in by the support desk (service layer)
     detail: str | None = None  # one line for humans: why it failed, which load it repeats
     failed_step: str | None = None
     exception: BaseException | None = None
+    failure: LoadFailure | None = None  # what the support desk needs, for rejected and failed
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.status]
+        return exit_code(self.status)
 
     def changes(self) -> dict[str, dict[str, int]] | None:
         return self.plan.counts() if self.plan is not None else None
+
+    def preview(self) -> dict[str, dict[str, Any]] | None:
+        """A dry run's first inserted, updated (field by field) and deactivated keys per entity."""
+        if self.plan is None:
+            return None
+        return {name: entity.preview() for name, entity in self.plan.entities.items()}
 
     def to_dict(self, lang: Lang = "es") -> dict[str, Any]:
         errors = sorted((i for i in self.issues if not i.is_warning), key=Issue.sort_key)
@@ -132,20 +120,20 @@ class LoadOutcome:
 class _NothingToApplyError(Exception):
     """Internal: under the lock the data turned out to equal the upload already."""
 
+    def __init__(self, plan: Plan) -> None:
+        super().__init__("no_changes")
+        self.plan = plan
+
 
 def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = None) -> LoadOutcome:
-    """Run one load; bad input and refusals come back as outcomes, never as exceptions."""
-    owned = engine is None
-    engine = engine or make_engine(settings)
-    try:
-        return _run(settings, request, engine)
-    except DatabaseUnavailableError as exc:
-        if request.dry_run:
-            raise
-        return report_unavailable(settings, request, exc)
-    finally:
-        if owned:  # close the pool we opened; a caller's engine is the caller's
-            engine.dispose()
+    """Run one load; bad input and refusals come back as outcomes, never as exceptions.
+
+    A rejected or failed load is recorded and carries its ``failure`` for the support desk;
+    opening the incident is the caller's (``service.loads.run_load``). An unreachable database
+    raises ``DatabaseUnavailableError``.
+    """
+    with engine_for(settings, engine) as bound:
+        return _run(settings, request, bound)
 
 
 def _run(settings: Settings, request: LoadRequest, engine: Engine) -> LoadOutcome:
@@ -210,7 +198,7 @@ def _run_validated(
 
     def finish(result: LoadOutcome, changes: Plan | None = None) -> LoadOutcome:
         """Record a non-applied outcome in its own transaction (never for dry runs); a failure
-        also opens (or refreshes) its support incident."""
+        also carries what its support incident needs."""
         if request.dry_run:
             return result
         summary = _summary(result)
@@ -222,51 +210,86 @@ def _run_validated(
                 summary=summary,
                 **record,
             )
-        if result.status in ("rejected", "failed"):
-            result.incident = _open_incident(
-                settings, engine, client, request, result, record, summary, now
-            )
+        if result.status in (LoadStatus.REJECTED, LoadStatus.FAILED):
+            result.failure = _failure(settings, client, request, result, record, summary, now)
         return result
 
-    if not validated.valid:
-        return finish(outcome("rejected", issues=validated.report.issues, failed_step="validate"))
-
-    if not request.dry_run:
+    def repeated() -> LoadOutcome | None:
+        """``already_applied`` when this very upload stands applied in this period."""
         with engine.connect() as conn:
             previous = find_applied_by_sha(conn, client.id, period, sha256)
-        if previous is not None:
-            return finish(outcome("already_applied", issues=warnings, detail=f"load {previous}"))
-
-    plan, first_load = _plan(current.result(), validated)
-    if plan.empty:
-        status = "dry_run" if request.dry_run else "no_changes"
-        return finish(outcome(status, plan=plan, issues=warnings), plan)
-
-    allow_mass = request.allow_mass_change or client.allow_mass_change
-    guard = [] if allow_mass else mass_change_issues(plan, first_load=first_load)
-    if guard:
+        if previous is None:
+            return None
         return finish(
-            outcome("rejected", plan=plan, issues=guard + warnings, failed_step="mass_change"), plan
+            outcome(LoadStatus.ALREADY_APPLIED, issues=warnings, detail=f"load {previous}")
         )
 
-    status_now = quota()
-    if request.dry_run:  # the quota object tells whether a real load would find it used
-        return outcome("dry_run", plan=plan, issues=warnings, quota=status_now)
-    if status_now.used and not request.override_quota:
+    if not validated.valid:
         return finish(
-            outcome("quota_exhausted", plan=plan, issues=warnings, quota=status_now), plan
+            outcome(LoadStatus.REJECTED, issues=validated.report.issues, failed_step="validate")
+        )
+
+    if not request.dry_run and (done := repeated()) is not None:
+        return done
+
+    plan, first_load = _plan(current.result(), validated)
+    if plan.empty:  # no_changes whatever the quota (SPEC §4)
+        status = LoadStatus.DRY_RUN if request.dry_run else LoadStatus.NO_CHANGES
+        return finish(outcome(status, plan=plan, issues=warnings), plan)
+
+    # There is something to apply: the quota first, then the guard (SPEC §3). A load that
+    # cannot apply this period is quota_exhausted, never mass_change.
+    status_now = quota()
+    quota_refuses = bool(status_now.used) and not request.override_quota
+    guard = _guard(request, client, plan, first_load)
+    if request.dry_run:
+        # A dry run never uses the quota; its quota object tells whether the real load would
+        # find it used. When it would, the real load stops at the quota and the guard is only
+        # news: the answer stays dry_run, with the mass_change errors explaining it.
+        if guard and not quota_refuses:
+            return outcome(
+                LoadStatus.REJECTED,
+                plan=plan,
+                issues=guard + warnings,
+                failed_step="mass_change",
+                quota=status_now,
+            )
+        return outcome(LoadStatus.DRY_RUN, plan=plan, issues=guard + warnings, quota=status_now)
+    if quota_refuses:
+        return finish(
+            outcome(LoadStatus.QUOTA_EXHAUSTED, plan=plan, issues=warnings, quota=status_now), plan
+        )
+    if guard:
+        return finish(
+            outcome(
+                LoadStatus.REJECTED,
+                plan=plan,
+                issues=guard + warnings,
+                failed_step="mass_change",
+                quota=status_now,
+            ),
+            plan,
         )
 
     try:
         load_id, plan = _apply(engine, client, request, validated, plan, record, now, period)
     except QuotaExhaustedError:
-        return finish(outcome("quota_exhausted", plan=plan, issues=warnings), plan)
-    except _NothingToApplyError:
-        return finish(outcome("no_changes", plan=None, issues=warnings))
+        # Overtaken: another load took the period after the checks above (a race). Answer
+        # what this load gets arriving after that one, never a guard verdict: the same upload
+        # is already_applied, the same data no_changes, anything else quota_exhausted.
+        if (done := repeated()) is not None:
+            return done
+        plan, _ = _plan(_read_current(engine, client.id), validated)
+        status = LoadStatus.NO_CHANGES if plan.empty else LoadStatus.QUOTA_EXHAUSTED
+        return finish(outcome(status, plan=plan, issues=warnings), plan)
+    except _NothingToApplyError as nothing:
+        return finish(
+            outcome(LoadStatus.NO_CHANGES, plan=nothing.plan, issues=warnings), nothing.plan
+        )
     except _MassChangeError as refused:
         return finish(
             outcome(
-                "rejected",
+                LoadStatus.REJECTED,
                 plan=refused.plan,
                 issues=refused.issues + warnings,
                 failed_step="mass_change",
@@ -278,7 +301,7 @@ def _run_validated(
         log.error("apply failed for client %s: %s: %s", client.id, type(exc).__name__, exc)
         log.debug("apply traceback", exc_info=True)
         failed = outcome(
-            "failed",
+            LoadStatus.FAILED,
             plan=plan,
             issues=warnings,
             detail=f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
@@ -287,7 +310,7 @@ def _run_validated(
         )
         with reachable(settings):
             return finish(failed, plan)
-    return outcome("applied", load_id=load_id, plan=plan, issues=warnings)
+    return outcome(LoadStatus.APPLIED, load_id=load_id, plan=plan, issues=warnings)
 
 
 class _MassChangeError(Exception):
@@ -323,6 +346,14 @@ def _plan(current: _Current, validated: ValidatedUpload) -> tuple[Plan, bool]:
     return plan_changes(validated.frames, current.frames, current.version), current.first_load
 
 
+def _guard(request: LoadRequest, client: Client, plan: Plan, first_load: bool) -> list[Issue]:
+    """The mass-change errors of ``plan``: none when ops or the client setting allow it, none
+    on a client's first load. Callers ask only once the quota let the load through."""
+    if request.allow_mass_change or client.allow_mass_change:
+        return []
+    return mass_change_issues(plan, first_load=first_load)
+
+
 def _apply(
     engine: Engine,
     client: Client,
@@ -334,19 +365,23 @@ def _apply(
     period: str,
 ) -> tuple[int, Plan]:
     """The load's one transaction. Order matters: lock the client, record the load, claim the
-    quota (racers fail here), re-plan if the data moved since planning, then write."""
+    quota (racers fail here: QuotaExhaustedError), and only then, if the data moved since
+    planning, plan again and guard the new plan; then write.
+
+    A racer that waited for the winner's commit thus loses on the quota before its plan
+    against the winner's data is ever guarded: quota_exhausted, never mass_change (SPEC §3).
+    """
     with engine.begin() as conn:
         lock_client(conn, client.id)
-        moved = data_version(conn, client.id) != plan.base_version
-        load_id = insert_load(conn, status="applied", **record)
+        moved = data_version(conn, client.id) != plan.base_version  # before our own record
+        load_id = insert_load(conn, status=LoadStatus.APPLIED, **record)
         if not request.override_quota:
             take_quota(conn, client.id, period, load_id, now)
         if moved:
             plan, first_load = _plan(_current(conn, client.id), validated)
             if plan.empty:
-                raise _NothingToApplyError
-            allow = request.allow_mass_change or client.allow_mass_change
-            guard = [] if allow else mass_change_issues(plan, first_load=first_load)
+                raise _NothingToApplyError(plan)
+            guard = _guard(request, client, plan, first_load)
             if guard:
                 raise _MassChangeError(plan, guard)
         apply_plan(conn, client.id, load_id, plan)
@@ -360,138 +395,41 @@ def _apply(
     return load_id, plan
 
 
-FAILED_STEP_CATEGORY = {
-    "validate": "validation",
-    "mass_change": "mass_change",
-    "apply": "apply_error",
-}
 DIAGNOSTIC_ENTRIES = 200
 
 
-def _open_incident(
+def _failure(
     settings: Settings,
-    engine: Engine,
     client: Client,
     request: LoadRequest,
     result: LoadOutcome,
     record: dict[str, Any],
     summary: dict[str, Any],
     now: datetime,
-) -> dict[str, Any]:
-    """Record the incident of a failed load in its own transaction, queue and try its e-mail;
-    spool it when the database cannot take it. Returns the load JSON's ``incident``."""
+) -> LoadFailure:
+    """What the support desk needs to open the incident of a recorded rejection or failure."""
     report = result.to_dict(settings.lang)
-    validation = {
-        "codes": summary["codes"],
-        "errors": report["errors"][:DIAGNOSTIC_ENTRIES],
-        "warnings": report["warnings"][:DIAGNOSTIC_ENTRIES],
-        "errors_total": len(report["errors"]),
-    }
-    draft = IncidentDraft(
-        category=FAILED_STEP_CATEGORY[result.failed_step or "apply"],
+    return LoadFailure(
         client_id=client.id,
         period=result.period,
         reported_at=now,
+        failed_step=result.failed_step or "apply",
         load_id=result.load_id,
         flow_run_id=request.flow_run_id,
-        failed_step=result.failed_step,
-        diagnostics=build_diagnostics(
-            client_id=client.id,
-            period=result.period,
-            load_id=result.load_id,
-            flow_run_id=request.flow_run_id,
-            file_name=record["file_name"],
-            sha256=record["sha256"],
-            archive_path=record["archive_path"],
-            failed_step=result.failed_step,
-            exception=summary.get("exception"),
-            validation=validation,
-        ),
-    )
-    attachment = json.dumps(
-        {"errors": report["errors"], "warnings": report["warnings"]}, ensure_ascii=False
-    )
-    try:
-        with reachable(settings), engine.begin() as conn:
-            ref = record_incident(conn, draft, now)
-            queue_notification(
-                conn,
-                get_incident(conn, ref.id),
-                "reported" if ref.created else "repeated",
-                settings,
-                now,
-                client.admin_email,
-                attachment if ref.level == 1 else None,
-            )
-    except DatabaseUnavailableError as exc:
-        return spool_unavailable(settings, draft, str(exc)).to_dict()
-    send_quietly(engine, settings, now, ref.id)
-    return ref.to_dict()
-
-
-def spool_unavailable(settings: Settings, draft: IncidentDraft, reason: str) -> IncidentRef:
-    """The database is unreachable: keep the incident on disk as category ``unavailable``."""
-    spooled = IncidentDraft(
-        category="unavailable",
-        client_id=draft.client_id,
-        period=draft.period,
-        reported_at=draft.reported_at,
-        load_id=draft.load_id,
-        flow_run_id=draft.flow_run_id,
-        failed_step=draft.failed_step,
-        diagnostics={
-            **draft.diagnostics,
-            "original_category": draft.category,
-            "unavailable": reason,
+        file_name=record["file_name"],
+        sha256=record["sha256"],
+        archive_path=record["archive_path"],
+        exception=summary.get("exception"),
+        validation={
+            "codes": summary["codes"],
+            "errors": report["errors"][:DIAGNOSTIC_ENTRIES],
+            "warnings": report["warnings"][:DIAGNOSTIC_ENTRIES],
+            "errors_total": len(report["errors"]),
         },
-        id=draft.id,
-    )
-    spool_incident(settings.spool_dir, spooled)
-    return IncidentRef(spooled.id, spooled.level, spooled.due())
-
-
-def report_unavailable(
-    settings: Settings, request: LoadRequest, error: DatabaseUnavailableError
-) -> LoadOutcome:
-    """A load that could not reach the database: spool its incident, answer ``failed``."""
-    now = clock.now(settings)
-    period = period_of(now, settings.timezone)
-    paths = list(request.paths)
-    draft = IncidentDraft(
-        category="unavailable",
-        client_id=request.client_id,
-        period=period,
-        reported_at=now,
-        flow_run_id=request.flow_run_id,
-        failed_step="connect",
-        diagnostics=build_diagnostics(
-            client_id=request.client_id,
-            period=period,
-            load_id=None,
-            flow_run_id=request.flow_run_id,
-            file_name=upload_name(paths),
-            sha256=upload_sha256(paths) if all(p.is_file() for p in paths) else None,
-            archive_path=None,
-            failed_step="connect",
-            exception={"type": type(error).__name__, "message": str(error)},
-            validation=None,
+        admin_email=client.admin_email,
+        attachment=json.dumps(
+            {"errors": report["errors"], "warnings": report["warnings"]}, ensure_ascii=False
         ),
-    )
-    try:
-        archived = archive_upload(settings.home / "archive", paths)
-        draft.diagnostics["archive_path"] = str(archived.folder)
-    except OSError as exc:
-        draft.diagnostics["archive_error"] = str(exc)
-    ref = spool_unavailable(settings, draft, str(error))
-    quota = QuotaStatus(period, None, next_period_start(period, settings.timezone))
-    return LoadOutcome(
-        "failed",
-        request.client_id,
-        period,
-        quota,
-        incident=ref.to_dict(),
-        detail=str(error),
-        failed_step="connect",
     )
 
 
@@ -530,13 +468,8 @@ def run_revert(
     settings: Settings, load_id: int, reason: str, engine: Engine | None = None
 ) -> RevertOutcome:
     """Revert the client's latest applied load in one transaction; older loads are refused."""
-    owned = engine is None
-    engine = engine or make_engine(settings)
-    try:
-        return _revert(settings, load_id, reason, engine)
-    finally:
-        if owned:
-            engine.dispose()
+    with engine_for(settings, engine) as bound:
+        return _revert(settings, load_id, reason, bound)
 
 
 def _revert(settings: Settings, load_id: int, reason: str, engine: Engine) -> RevertOutcome:
@@ -549,7 +482,7 @@ def _revert(settings: Settings, load_id: int, reason: str, engine: Engine) -> Re
         latest = latest_applied_load(conn, client.id)
         if (
             target["kind"] != "load"
-            or target["status"] != "applied"
+            or target["status"] != LoadStatus.APPLIED
             or target["reverted_by_load_id"]
         ):
             raise RefusedError(
@@ -565,7 +498,7 @@ def _revert(settings: Settings, load_id: int, reason: str, engine: Engine) -> Re
         revert_id = insert_load(
             conn,
             kind="revert",
-            status="reverted",
+            status=LoadStatus.REVERTED,
             client_id=client.id,
             period=period_of(now, client.timezone),
             file_name=target["file_name"],

@@ -5,33 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from orgload.clock import next_period_start, period_of
 from orgload.db import quota_periods
 from orgload.errors import OrgloadError
+from orgload.status import EXIT_CODES, LoadStatus
+
+# The period arithmetic lives in orgload.clock; re-exported for importers not yet moved there
+# (loaders/load.py).
+__all__ = [
+    "QuotaExhaustedError",
+    "QuotaStatus",
+    "next_period_start",
+    "period_of",
+    "quota_status",
+    "release_quota",
+    "take_quota",
+]
 
 
 class QuotaExhaustedError(OrgloadError):
     """The client's one monthly load of this period was already applied."""
 
-    code = "quota_exhausted"
-    exit_code = 3
-
-
-def period_of(instant: datetime, timezone: str) -> str:
-    """The period (``"2026-11"``) an instant falls in, in the client's timezone."""
-    local = instant.astimezone(ZoneInfo(timezone))
-    return f"{local.year:04d}-{local.month:02d}"
-
-
-def next_period_start(period: str, timezone: str) -> datetime:
-    """Local midnight of the first day of the month after ``period`` (timezone-aware)."""
-    year, month = (int(p) for p in period.split("-"))
-    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return datetime(year, month, 1, tzinfo=ZoneInfo(timezone))
+    code = LoadStatus.QUOTA_EXHAUSTED
+    exit_code = EXIT_CODES[LoadStatus.QUOTA_EXHAUSTED]
 
 
 @dataclass(frozen=True, slots=True)

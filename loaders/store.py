@@ -30,12 +30,11 @@ from sqlalchemy.sql.expression import ColumnClause
 from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from orgload.db import clients, is_postgres, loads, people, units
 from orgload.errors import OrgloadError, UnknownClientError
+from orgload.status import DATA_CHANGING, LoadStatus
 
 TABLES: dict[str, Table] = {UNIDADES: units, PERSONAS: people}
-KEYS = {UNIDADES: "codigo_unidad", PERSONAS: "rut"}
+KEYS = {name: sheet.key for name, sheet in SHEETS.items()}
 FIELDS = {name: [c for c in SHEETS[name].column_names if c != KEYS[name]] for name in SHEETS}
-# Load statuses whose data changes stand (the data "version" moves only with these).
-DATA_CHANGING = ("applied", "reverted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +292,7 @@ def find_applied_by_sha(conn: Connection, client_id: str, period: str, sha256: s
             loads.c.period == period,
             loads.c.sha256 == sha256,
             loads.c.kind == "load",
-            loads.c.status == "applied",
+            loads.c.status == LoadStatus.APPLIED,
             loads.c.reverted_by_load_id.is_(None),
         )
         .order_by(loads.c.id.desc())
@@ -307,7 +306,7 @@ def latest_applied_load(conn: Connection, client_id: str) -> int | None:
         select(func.max(loads.c.id)).where(
             loads.c.client_id == client_id,
             loads.c.kind == "load",
-            loads.c.status == "applied",
+            loads.c.status == LoadStatus.APPLIED,
             loads.c.reverted_by_load_id.is_(None),
         )
     ).scalar()

@@ -1,10 +1,14 @@
-"""Sheet and column names of the upload format (v1), their aliases, and how headers are matched."""
+"""The columns of the upload format (v1): names, aliases, how headers are matched, and the
+facts every layer reads from here: required in the upload, nullable once normalized, length
+limits, and the stored type. The pandera models (``schemas/``), the live tables
+(``orgload/db.py``) and the quality suites (``quality/``) are derived from these specs."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Literal
 
 UNIDADES = "unidades"
 PERSONAS = "personas"
@@ -13,6 +17,8 @@ CODE_MAX = 40
 NAME_MAX = 200
 TEXT_MAX = 200
 EMAIL_MAX = 254
+RUT_STORED = 12  # a normalized RUT, "12345678-5", is at most 10 characters
+PROFILE_STORED = 20
 
 PROFILES = ("colaborador", "jefatura", "administrador")
 PROFILE_ALIASES = {
@@ -26,23 +32,50 @@ PROFILE_ALIASES = {
 DEFAULT_PROFILE = "colaborador"
 
 
+ColumnKind = Literal["text", "date"]
+
+
 @dataclass(frozen=True, slots=True)
 class ColumnSpec:
-    """One column of a sheet: canonical name, accepted aliases, and its size limit."""
+    """One column of a sheet.
+
+    - ``required``: the upload must give a value (a blank cell is the error ``required``).
+    - ``max_length``: longer values are the error ``too_long``; None: no length rule.
+    - ``default``: what normalization puts in a blank cell (``perfil``: ``colaborador``).
+    - ``stored_length``: the ``String(n)`` of a column with no ``max_length`` rule, whose
+      values are bounded by another rule (a valid RUT, a known profile).
+    - ``kind``: ``text``, or ``date`` (ISO text in the upload, a ``Date`` in the database).
+    """
 
     name: str
     aliases: tuple[str, ...]
     required: bool
     max_length: int | None = None
+    default: str | None = None
+    stored_length: int | None = None
+    kind: ColumnKind = "text"
+
+    @property
+    def nullable(self) -> bool:
+        """Whether a normalized value may be missing: optional in the upload and no default.
+        The pandera model and the live table both follow this."""
+        return not self.required and self.default is None
+
+    @property
+    def db_length(self) -> int | None:
+        """The ``String(n)`` length of the column in the database (None for a date)."""
+        return self.stored_length if self.stored_length is not None else self.max_length
 
 
 @dataclass(frozen=True, slots=True)
 class SheetSpec:
-    """One sheet of the upload: canonical name, aliases and its columns in display order."""
+    """One sheet of the upload: canonical name, aliases, its columns in display order, and the
+    column that identifies a row (the key of the load's diff, with the client)."""
 
     name: str
     aliases: tuple[str, ...]
     columns: tuple[ColumnSpec, ...]
+    key: str
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -60,24 +93,28 @@ UNIDADES_SHEET = SheetSpec(
         ColumnSpec("nombre_unidad", ("unit_name",), True, NAME_MAX),
         ColumnSpec("codigo_unidad_padre", ("parent_unit_code",), False, CODE_MAX),
         ColumnSpec("centro_costo", ("cost_center",), False, CODE_MAX),
-        ColumnSpec("rut_jefatura", ("manager_rut",), False),
+        ColumnSpec("rut_jefatura", ("manager_rut",), False, stored_length=RUT_STORED),
     ),
+    key="codigo_unidad",
 )
 
 PERSONAS_SHEET = SheetSpec(
     PERSONAS,
     ("people", "colaboradores", "employees"),
     (
-        ColumnSpec("rut", ("national_id",), True),
+        ColumnSpec("rut", ("national_id",), True, stored_length=RUT_STORED),
         ColumnSpec("nombres", ("first_names",), True, TEXT_MAX),
         ColumnSpec("apellidos", ("last_names",), True, TEXT_MAX),
         ColumnSpec("email", ("correo", "correo_electronico"), True, EMAIL_MAX),
         ColumnSpec("codigo_unidad", ("unit_code",), True, CODE_MAX),
         ColumnSpec("cargo", ("position",), False, TEXT_MAX),
-        ColumnSpec("rut_jefatura", ("manager_rut",), False),
-        ColumnSpec("fecha_ingreso", ("hire_date",), False),
-        ColumnSpec("perfil", ("profile",), False),
+        ColumnSpec("rut_jefatura", ("manager_rut",), False, stored_length=RUT_STORED),
+        ColumnSpec("fecha_ingreso", ("hire_date",), False, kind="date"),
+        ColumnSpec(
+            "perfil", ("profile",), False, default=DEFAULT_PROFILE, stored_length=PROFILE_STORED
+        ),
     ),
+    key="rut",
 )
 
 SHEETS: dict[str, SheetSpec] = {UNIDADES: UNIDADES_SHEET, PERSONAS: PERSONAS_SHEET}

@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.types import TypeDecorator
 
+from orgload.columns import PERSONAS_SHEET, UNIDADES_SHEET, SheetSpec
 from orgload.errors import DatabaseUnavailableError
 from orgload.settings import Settings
 
@@ -84,15 +85,28 @@ clients = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+
+def _sheet_columns(sheet: SheetSpec) -> list[Column[Any]]:
+    """The data columns of a sheet's live table, in the sheet's order, as its column specs say:
+    ``String(db_length)`` (``Date`` for a date), nullable as ``ColumnSpec.nullable``, the
+    sheet's key part of the primary key."""
+    columns: list[Column[Any]] = []
+    for spec in sheet.columns:
+        kind: Date | String = Date() if spec.kind == "date" else String(spec.db_length)
+        if spec.name == sheet.key:
+            columns.append(Column(spec.name, kind, primary_key=True))
+        else:
+            columns.append(Column(spec.name, kind, nullable=spec.nullable))
+    return columns
+
+
+# The current data of each client, one table per sheet (SPEC §3): rows are never deleted, a key
+# missing from a load is deactivated.
 units = Table(
     "units",
     metadata,
     Column("client_id", String(64), ForeignKey("clients.id"), primary_key=True),
-    Column("codigo_unidad", String(40), primary_key=True),
-    Column("nombre_unidad", String(200), nullable=False),
-    Column("codigo_unidad_padre", String(40)),
-    Column("centro_costo", String(40)),
-    Column("rut_jefatura", String(12)),
+    *_sheet_columns(UNIDADES_SHEET),
     Column("active", Boolean, nullable=False),
     Column("load_id", Integer, nullable=False),
 )
@@ -101,15 +115,7 @@ people = Table(
     "people",
     metadata,
     Column("client_id", String(64), ForeignKey("clients.id"), primary_key=True),
-    Column("rut", String(12), primary_key=True),
-    Column("nombres", String(200), nullable=False),
-    Column("apellidos", String(200), nullable=False),
-    Column("email", String(254), nullable=False),
-    Column("codigo_unidad", String(40), nullable=False),
-    Column("cargo", String(200)),
-    Column("rut_jefatura", String(12)),
-    Column("fecha_ingreso", Date),
-    Column("perfil", String(20), nullable=False),
+    *_sheet_columns(PERSONAS_SHEET),
     Column("active", Boolean, nullable=False),
     Column("load_id", Integer, nullable=False),
 )
@@ -120,7 +126,7 @@ loads = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("client_id", String(64), ForeignKey("clients.id"), nullable=False),
     Column("kind", String(10), nullable=False),  # load | revert
-    Column("status", String(20), nullable=False),
+    Column("status", String(20), nullable=False),  # a LoadStatus (orgload/status.py)
     Column("period", String(7), nullable=False),
     Column("file_name", String(500)),
     Column("sha256", String(64)),
@@ -235,6 +241,20 @@ def make_engine(settings: Settings) -> Engine:
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def engine_for(settings: Settings, engine: Engine | None = None) -> Iterator[Engine]:
+    """The engine for one call: the caller's ``engine`` untouched, or a new one from
+    ``make_engine(settings)`` that is disposed of when the block ends."""
+    if engine is not None:
+        yield engine
+        return
+    owned = make_engine(settings)
+    try:
+        yield owned
+    finally:
+        owned.dispose()
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orgload.clock import CHILE_TZ_NAME
 from orgload.errors import ConfigurationError
 
-DEFAULT_TIMEZONE = "America/Santiago"
+Lang = Literal["es", "en"]  # the languages of every message and page
 
 
 class Settings(BaseSettings):
@@ -32,10 +33,8 @@ class Settings(BaseSettings):
         default=None,
         description="ISO-8601 instant with UTC offset used as 'now' (tests, replays).",
     )
-    lang: Literal["es", "en"] = Field(default="es", description="Default language of messages.")
-    timezone: str = Field(
-        default=DEFAULT_TIMEZONE, description="Default client timezone (IANA name)."
-    )
+    lang: Lang = Field(default="es", description="Default language of messages.")
+    timezone: str = Field(default=CHILE_TZ_NAME, description="Default client timezone (IANA name).")
     max_file_mb: float = Field(
         default=50, gt=0, le=10_000, description="Largest accepted upload, in MB."
     )

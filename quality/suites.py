@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine
 
 from loaders.store import KEYS, fetch_current, get_client, list_clients
 from orgload import clock
-from orgload.columns import PERSONAS, UNIDADES
+from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from orgload.db import is_postgres, reachable
 from orgload.settings import Settings
 
@@ -43,10 +43,11 @@ log = logging.getLogger(__name__)
 
 ENTITIES = (UNIDADES, PERSONAS)
 
-# Columns that must hold a value in every active row (the NOT NULL columns of the live tables).
+# Columns that must hold a value in every active row: those the column specs make non-nullable
+# (the NOT NULL columns of the live tables), in sheet order. ``perfil`` is one: optional in the
+# upload, but a blank becomes the default profile.
 REQUIRED: dict[str, tuple[str, ...]] = {
-    UNIDADES: ("codigo_unidad", "nombre_unidad"),
-    PERSONAS: ("rut", "nombres", "apellidos", "email", "codigo_unidad", "perfil"),
+    entity: tuple(c.name for c in SHEETS[entity].columns if not c.nullable) for entity in ENTITIES
 }
 
 # A reference column is checked against its match: the same value where it names an active row

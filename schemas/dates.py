@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from orgload.clock import CHILE
 from schemas.checks import EARLIEST_DATE
 
 FUTURE_DAYS = 366
@@ -27,7 +27,7 @@ def load_date(day: date) -> Iterator[None]:
 def current_load_date() -> date:
     """The load date in force: the one set by ``load_date`` or today in Chile."""
     day = _load_date.get()
-    return day if day is not None else datetime.now(ZoneInfo("America/Santiago")).date()
+    return day if day is not None else datetime.now(CHILE).date()
 
 
 def hire_date_bounds() -> tuple[str, str]:

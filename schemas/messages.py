@@ -7,9 +7,9 @@ Messages are written for the client admin: what is wrong and what to do.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-Lang = Literal["es", "en"]
+from orgload.settings import Lang
 
 WARNING_CODES = frozenset({"unknown_column"})
 

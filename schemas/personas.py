@@ -1,4 +1,7 @@
-"""The pandera model of sheet ``personas``: the cell rules of each person column."""
+"""The pandera model of sheet ``personas``: the cell rules of each person column.
+
+Nullability and length limits come from the column specs (``orgload.columns.PERSONAS_SHEET``).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from orgload.columns import CODE_MAX, EMAIL_MAX, TEXT_MAX
+from orgload.columns import PERSONAS_SHEET as SHEET
 from schemas.checks import (
-    fits,
     is_iso_date,
     is_profile,
     is_valid_code,
@@ -16,48 +18,43 @@ from schemas.checks import (
     is_valid_rut,
 )
 from schemas.dates import hire_date_bounds
+from schemas.fields import length_check, spec_field
 
 
 class PersonasSchema(pa.DataFrameModel):
     """One row per person, after normalization. Checks run in declaration order per column."""
 
-    rut: Series[str] = pa.Field(nullable=False)
-    nombres: Series[str] = pa.Field(nullable=False)
-    apellidos: Series[str] = pa.Field(nullable=False)
-    email: Series[str] = pa.Field(nullable=False)
-    codigo_unidad: Series[str] = pa.Field(nullable=False)
-    cargo: Series[str] = pa.Field(nullable=True)
-    rut_jefatura: Series[str] = pa.Field(nullable=True)
-    fecha_ingreso: Series[str] = pa.Field(nullable=True)
-    perfil: Series[str] = pa.Field(nullable=False)
+    rut: Series[str] = spec_field(SHEET.column("rut"))
+    nombres: Series[str] = spec_field(SHEET.column("nombres"))
+    apellidos: Series[str] = spec_field(SHEET.column("apellidos"))
+    email: Series[str] = spec_field(SHEET.column("email"))
+    codigo_unidad: Series[str] = spec_field(SHEET.column("codigo_unidad"))
+    cargo: Series[str] = spec_field(SHEET.column("cargo"))
+    rut_jefatura: Series[str] = spec_field(SHEET.column("rut_jefatura"))
+    fecha_ingreso: Series[str] = spec_field(SHEET.column("fecha_ingreso"))
+    # Optional in the upload, never null once normalized: a blank perfil is the default.
+    perfil: Series[str] = spec_field(SHEET.column("perfil"))
 
     class Config:
         strict = "filter"
+
+    # ``too_long`` first, on every column the spec gives a max_length (RUTs have none: a valid
+    # RUT is short by its shape).
+    nombres_fits = length_check(SHEET.column("nombres"))
+    apellidos_fits = length_check(SHEET.column("apellidos"))
+    email_fits = length_check(SHEET.column("email"))
+    codigo_unidad_fits = length_check(SHEET.column("codigo_unidad"))
+    cargo_fits = length_check(SHEET.column("cargo"))
 
     @pa.check("rut", "rut_jefatura", error="invalid_rut")
     @classmethod
     def rut_is_valid(cls, values: pd.Series) -> pd.Series:
         return is_valid_rut(values)
 
-    @pa.check("nombres", "apellidos", "cargo", error="too_long")
-    @classmethod
-    def text_fits(cls, values: pd.Series) -> pd.Series:
-        return fits(values, TEXT_MAX)
-
-    @pa.check("email", error="too_long")
-    @classmethod
-    def email_fits(cls, values: pd.Series) -> pd.Series:
-        return fits(values, EMAIL_MAX)
-
     @pa.check("email", error="invalid_email")
     @classmethod
     def email_is_valid(cls, values: pd.Series) -> pd.Series:
         return is_valid_email(values)
-
-    @pa.check("codigo_unidad", error="too_long")
-    @classmethod
-    def unit_code_fits(cls, values: pd.Series) -> pd.Series:
-        return fits(values, CODE_MAX)
 
     @pa.check("codigo_unidad", error="invalid_code")
     @classmethod

@@ -1,4 +1,7 @@
-"""The pandera model of sheet ``unidades``: the cell rules of each org-unit column."""
+"""The pandera model of sheet ``unidades``: the cell rules of each org-unit column.
+
+Nullability and length limits come from the column specs (``orgload.columns.UNIDADES_SHEET``).
+"""
 
 from __future__ import annotations
 
@@ -6,36 +9,33 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from orgload.columns import CODE_MAX, NAME_MAX
-from schemas.checks import fits, is_valid_code, is_valid_rut
+from orgload.columns import UNIDADES_SHEET as SHEET
+from schemas.checks import is_valid_code, is_valid_rut
+from schemas.fields import length_check, spec_field
 
 
 class UnidadesSchema(pa.DataFrameModel):
     """One row per org unit, after normalization. Checks run in declaration order per column."""
 
-    codigo_unidad: Series[str] = pa.Field(nullable=False)
-    nombre_unidad: Series[str] = pa.Field(nullable=False)
-    codigo_unidad_padre: Series[str] = pa.Field(nullable=True)
-    centro_costo: Series[str] = pa.Field(nullable=True)
-    rut_jefatura: Series[str] = pa.Field(nullable=True)
+    codigo_unidad: Series[str] = spec_field(SHEET.column("codigo_unidad"))
+    nombre_unidad: Series[str] = spec_field(SHEET.column("nombre_unidad"))
+    codigo_unidad_padre: Series[str] = spec_field(SHEET.column("codigo_unidad_padre"))
+    centro_costo: Series[str] = spec_field(SHEET.column("centro_costo"))
+    rut_jefatura: Series[str] = spec_field(SHEET.column("rut_jefatura"))
 
     class Config:
         strict = "filter"
 
-    @pa.check("codigo_unidad", "codigo_unidad_padre", "centro_costo", error="too_long")
-    @classmethod
-    def code_fits(cls, values: pd.Series) -> pd.Series:
-        return fits(values, CODE_MAX)
+    # ``too_long`` first, on every column the spec gives a max_length.
+    codigo_unidad_fits = length_check(SHEET.column("codigo_unidad"))
+    nombre_unidad_fits = length_check(SHEET.column("nombre_unidad"))
+    codigo_unidad_padre_fits = length_check(SHEET.column("codigo_unidad_padre"))
+    centro_costo_fits = length_check(SHEET.column("centro_costo"))
 
     @pa.check("codigo_unidad", "codigo_unidad_padre", error="invalid_code")
     @classmethod
     def code_is_well_formed(cls, values: pd.Series) -> pd.Series:
         return is_valid_code(values)
-
-    @pa.check("nombre_unidad", error="too_long")
-    @classmethod
-    def name_fits(cls, values: pd.Series) -> pd.Series:
-        return fits(values, NAME_MAX)
 
     @pa.check("rut_jefatura", error="invalid_rut")
     @classmethod

@@ -34,6 +34,7 @@ import time as wallclock
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,20 +45,21 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from loaders.archive import upload_name, upload_sha256
 from loaders.limits import Limits
-from loaders.load import LoadOutcome, LoadRequest, run_load
 from loaders.store import Client, list_clients
 from loaders.validate import ValidatedUpload, validate_upload
 from loaders.writers.annotate import write_annotated_report
+from orgload.clock import CHILE, in_chile
 from orgload.columns import SHEETS, canonical_sheet
 from orgload.db import inbox_files, reachable
 from orgload.errors import DatabaseUnavailableError
 from orgload.settings import Settings
+from orgload.status import LoadStatus
 from schemas.messages import Lang
 from schemas.report import Issue, Report
+from service.loads import LoadOutcome, LoadRequest, run_load
 
 log = logging.getLogger(__name__)
 
-OFF_PEAK_TZ = ZoneInfo("America/Santiago")
 OFF_PEAK_START = time(22, 0)  # the window is 22:00–05:59 Chile time (SPEC §0 and §7)
 OFF_PEAK_END = time(6, 0)
 
@@ -69,14 +71,26 @@ CSV_SUFFIXES = (".csv", ".txt", ".tsv")  # what loaders.read parses as CSV
 CSV_PAIR_STEM = "unidades-personas"
 UNKNOWN_CLIENT = "unknown_client"
 
+
+class InboxStatus(StrEnum):
+    """The status of an inbox file (meanings in the module docstring); stored as the string."""
+
+    INVALID = "invalid"
+    QUEUED = "queued"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
 # Load outcome → inbox status.
-APPLY_STATUS = {
-    "applied": "applied",
-    "already_applied": "skipped",
-    "no_changes": "skipped",
-    "quota_exhausted": "skipped",
-    "rejected": "failed",
-    "failed": "failed",
+APPLY_STATUS: dict[str, InboxStatus] = {
+    LoadStatus.APPLIED: InboxStatus.APPLIED,
+    LoadStatus.ALREADY_APPLIED: InboxStatus.SKIPPED,
+    LoadStatus.NO_CHANGES: InboxStatus.SKIPPED,
+    LoadStatus.QUOTA_EXHAUSTED: InboxStatus.SKIPPED,
+    LoadStatus.REJECTED: InboxStatus.FAILED,
+    LoadStatus.FAILED: InboxStatus.FAILED,
 }
 
 _UNKNOWN_CLIENT_MESSAGE = {
@@ -141,25 +155,19 @@ def _iso(instant: datetime | None) -> str | None:
 
 def is_off_peak(instant: datetime) -> bool:
     """Whether ``instant`` falls in 22:00–05:59 Chile time, when bulk applies may run."""
-    local = _chile(instant)
+    local = in_chile(instant)
     return local.time() >= OFF_PEAK_START or local.time() < OFF_PEAK_END
 
 
 def next_off_peak_start(instant: datetime) -> datetime:
     """The 22:00 (Chile time, with its offset) that opens the next window strictly after
     ``instant``. Inside a window this is the following one: check ``is_off_peak`` first."""
-    local = _chile(instant)
+    local = in_chile(instant)
     # 22:00 exists exactly once every day in Santiago: Chile changes its clocks at midnight.
-    start = datetime.combine(local.date(), OFF_PEAK_START, tzinfo=OFF_PEAK_TZ)
+    start = datetime.combine(local.date(), OFF_PEAK_START, tzinfo=CHILE)
     if start <= local:
-        start = datetime.combine(local.date() + timedelta(days=1), OFF_PEAK_START, OFF_PEAK_TZ)
+        start = datetime.combine(local.date() + timedelta(days=1), OFF_PEAK_START, CHILE)
     return start
-
-
-def _chile(instant: datetime) -> datetime:
-    if instant.utcoffset() is None:
-        raise ValueError("the instant needs a UTC offset")
-    return instant.astimezone(OFF_PEAK_TZ)
 
 
 # --- finding uploads ----------------------------------------------------------------------------
@@ -258,7 +266,7 @@ def _scan_upload(
     with reachable(settings), engine.connect() as conn:
         seen = _find(conn, client_id, sha)
     waiting_for_client = (
-        seen is not None and seen.note == UNKNOWN_CLIENT and seen.status == "skipped"
+        seen is not None and seen.note == UNKNOWN_CLIENT and seen.status == InboxStatus.SKIPPED
     )
     if seen is not None and not (waiting_for_client and client is not None):
         if not waiting_for_client:  # the same content again: keep one copy, validate nothing
@@ -283,7 +291,7 @@ def _scan_upload(
         _write_json(json_path, _unknown_client_report(client_id, settings.lang))
         values |= {
             "path": str(paths[0] if len(paths) == 1 else folder),
-            "status": "skipped",
+            "status": InboxStatus.SKIPPED,
             "note": UNKNOWN_CLIENT,
             "report_json_path": str(json_path),
         }
@@ -297,7 +305,7 @@ def _scan_upload(
     target = folder / PROCESSED / sha[:16]
     values |= {
         "path": str(target / paths[0].name if len(paths) == 1 else target),
-        "status": "queued" if validated.valid else "invalid",
+        "status": InboxStatus.QUEUED if validated.valid else InboxStatus.INVALID,
         "errors": len(validated.report.errors),
         "note": None,
         "report_json_path": str(json_path),
@@ -328,7 +336,9 @@ def _record(
             else:  # an unknown client's upload, now that the client is registered
                 claimed = conn.execute(
                     update(inbox_files)
-                    .where(inbox_files.c.id == replaces.id, inbox_files.c.status == "skipped")
+                    .where(
+                        inbox_files.c.id == replaces.id, inbox_files.c.status == InboxStatus.SKIPPED
+                    )
                     .values(**values)
                 )
                 if claimed.rowcount != 1:
@@ -500,7 +510,7 @@ def claim(
 ) -> InboxItem | None:
     """Take one queued row for this run, or None when another run has it (checked by rowcount:
     on PostgreSQL the second UPDATE waits for the first and then matches nothing)."""
-    values: dict[str, Any] = {"status": "applying", "claimed_at": now}
+    values: dict[str, Any] = {"status": InboxStatus.APPLYING, "claimed_at": now}
     if flow_run_id is not None:
         values["flow_run_id"] = flow_run_id
     with reachable(settings), engine.begin() as conn:
@@ -517,8 +527,8 @@ def claim(
 
 def _claimable(stale_before: datetime) -> ColumnElement[bool]:
     return or_(
-        inbox_files.c.status == "queued",
-        and_(inbox_files.c.status == "applying", inbox_files.c.claimed_at < stale_before),
+        inbox_files.c.status == InboxStatus.QUEUED,
+        and_(inbox_files.c.status == InboxStatus.APPLYING, inbox_files.c.claimed_at < stale_before),
     )
 
 
@@ -538,7 +548,7 @@ def _apply(
         # Record why, then fail the caller's flow (its hook opens the incident with the trace).
         note = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         try:
-            _finish(engine, settings, item, current(), status="failed", note=note)
+            _finish(engine, settings, item, current(), status=InboxStatus.FAILED, note=note)
         except DatabaseUnavailableError:
             log.warning("could not record the failure of inbox file %s", item.id)
         raise
@@ -547,7 +557,7 @@ def _apply(
         settings,
         item,
         current(),
-        status=APPLY_STATUS.get(outcome.status, "failed"),
+        status=APPLY_STATUS.get(outcome.status, InboxStatus.FAILED),
         load_id=outcome.load_id,
         load_status=outcome.status,
         note=_outcome_note(outcome),
@@ -563,7 +573,7 @@ def _finish(
             update(inbox_files)
             .where(
                 inbox_files.c.id == item.id,
-                inbox_files.c.status == "applying",
+                inbox_files.c.status == InboxStatus.APPLYING,
                 inbox_files.c.claimed_at == item.claimed_at,
             )
             .values(applied_at=now, **values)
@@ -578,9 +588,9 @@ def _outcome_note(outcome: LoadOutcome) -> str | None:
     parts = []
     if outcome.detail:
         parts.append(outcome.detail)
-    if outcome.status == "quota_exhausted":
+    if outcome.status == LoadStatus.QUOTA_EXHAUSTED:
         parts.append(f"next period starts {outcome.quota.next_period_starts.isoformat()}")
-    if outcome.status == "rejected":
+    if outcome.status == LoadStatus.REJECTED:
         parts.append(", ".join(sorted({i.code for i in outcome.issues if not i.is_warning})))
     if outcome.incident:
         parts.append(f"incident {outcome.incident['id']}")

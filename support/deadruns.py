@@ -11,26 +11,19 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from loaders.archive import upload_name, upload_sha256
-from loaders.load import spool_unavailable
-from loaders.quota import period_of
-from orgload.db import incidents, make_engine, reachable
+from orgload.clock import period_of
+from orgload.db import engine_for, incidents, reachable
 from orgload.errors import DatabaseUnavailableError
+from orgload.failures import LoadFailure
 from orgload.settings import Settings
-from support.incidents import (
-    IncidentDraft,
-    IncidentRef,
-    build_diagnostics,
-    get_incident,
-    record_incident,
-)
+from support.incidents import IncidentRef, get_incident, record_incident
 from support.notify import queue_notification, send_quietly
+from support.report import draft_of, spool_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +37,8 @@ def report_run_failure(
     *,
     flow_run_id: str,
     client_id: str,
-    paths: list[Path],
+    file_name: str | None,
+    sha256: str | None,
     state_name: str,
     message: str,
     now: datetime,
@@ -52,52 +46,24 @@ def report_run_failure(
     extra: dict[str, Any] | None = None,
 ) -> IncidentRef | None:
     """Open the ``crash`` incident of a dead run unless the run already has one."""
-    owned = engine is None
-    engine = engine or make_engine(settings)
-    try:
-        return _report(
-            settings, engine, flow_run_id, client_id, paths, state_name, message, now, extra
-        )
-    finally:
-        if owned:
-            engine.dispose()
-
-
-def _report(
-    settings: Settings,
-    engine: Engine,
-    flow_run_id: str,
-    client_id: str,
-    paths: list[Path],
-    state_name: str,
-    message: str,
-    now: datetime,
-    extra: dict[str, Any] | None,
-) -> IncidentRef | None:
-    existing_files = [p for p in paths if p.is_file()]
-    period = period_of(now, settings.timezone)
-    draft = IncidentDraft(
-        category="crash",
+    failure = LoadFailure(
         client_id=client_id,
-        period=period,
+        period=period_of(now, settings.timezone),
         reported_at=now,
-        flow_run_id=str(flow_run_id),
         failed_step="run",
-        id=run_incident_id(flow_run_id),
-        diagnostics=build_diagnostics(
-            client_id=client_id,
-            period=period,
-            load_id=None,
-            flow_run_id=str(flow_run_id),
-            file_name=upload_name(paths) if paths else None,
-            sha256=upload_sha256(existing_files) if existing_files else None,
-            archive_path=None,
-            failed_step="run",
-            exception={"type": state_name, "message": message},
-            validation=None,
-            extra=extra,
-        ),
+        flow_run_id=str(flow_run_id),
+        file_name=file_name,
+        sha256=sha256,
+        exception={"type": state_name, "message": message},
+        extra=extra or {},
     )
+    with engine_for(settings, engine) as bound:
+        return _record_once(settings, bound, failure)
+
+
+def _record_once(settings: Settings, engine: Engine, failure: LoadFailure) -> IncidentRef | None:
+    flow_run_id, now = str(failure.flow_run_id), failure.reported_at
+    draft = draft_of(failure, incident_id=run_incident_id(flow_run_id))
     try:
         with reachable(settings), engine.begin() as conn:  # hook and reconciler may race: PK
             taken = conn.execute(

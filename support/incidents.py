@@ -11,20 +11,35 @@ import platform
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select, update
 
+from orgload.clock import chile_iso
 from orgload.db import incident_history, incidents
 from orgload.errors import NotFoundError, RefusedError
-from support.sla import COVERAGE_TZ, add_coverage_hours, coverage_hours_between, review_due_at
+from support.sla import add_coverage_hours, coverage_hours_between, review_due_at
+
+
+class IncidentStatus(StrEnum):
+    """Where an incident is in its lifecycle (SPEC §5); stored and shown as the plain string."""
+
+    REPORTED = "reported"
+    IN_REVIEW = "in_review"  # replicated
+    RESOLVED = "resolved"  # with a correction type
+    CLOSED = "closed"  # approved by the client's representative
+
 
 LEVELS = {"validation": 1, "mass_change": 1, "apply_error": 2, "crash": 2, "unavailable": 3}
-STATUSES = ("reported", "in_review", "resolved", "closed")
-OPEN_STATUSES = ("reported", "in_review")
-NEXT_STATUS = {"reported": "in_review", "in_review": "resolved", "resolved": "closed"}
+STATUSES: tuple[IncidentStatus, ...] = tuple(IncidentStatus)
+OPEN_STATUSES = (IncidentStatus.REPORTED, IncidentStatus.IN_REVIEW)
+NEXT_STATUS = {
+    IncidentStatus.REPORTED: IncidentStatus.IN_REVIEW,
+    IncidentStatus.IN_REVIEW: IncidentStatus.RESOLVED,
+    IncidentStatus.RESOLVED: IncidentStatus.CLOSED,
+}
 CORRECTIONS = ("recommendation", "configuration", "data", "database", "application")
 SYSTEM = "orgload"
 PACKAGES = ("orgload", "pandas", "pandera", "python-calamine", "sqlalchemy", "prefect")
@@ -105,7 +120,7 @@ class IncidentRef:
     created: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "level": self.level, "review_due_at": chile(self.review_due_at)}
+        return {"id": self.id, "level": self.level, "review_due_at": chile_iso(self.review_due_at)}
 
 
 def build_diagnostics(
@@ -198,7 +213,7 @@ def record_incident(conn: Connection, draft: IncidentDraft, now: datetime) -> In
             id=draft.id,
             category=draft.category,
             level=draft.level,
-            status="reported",
+            status=IncidentStatus.REPORTED,
             client_id=draft.client_id,
             period=draft.period,
             load_id=draft.load_id,
@@ -217,7 +232,7 @@ def record_incident(conn: Connection, draft: IncidentDraft, now: datetime) -> In
         draft.reported_at,
         SYSTEM,
         "reported",
-        to_status="reported",
+        to_status=IncidentStatus.REPORTED,
         to_level=draft.level,
     )
     return IncidentRef(draft.id, draft.level, due)
@@ -249,7 +264,7 @@ def incident_history_of(conn: Connection, incident_id: str) -> list[dict[str, An
 def is_overdue(row: dict[str, Any], now: datetime) -> bool:
     """Overdue: not yet taken into review and past its review deadline."""
     due = row["review_due_at"]
-    return row["status"] == "reported" and due is not None and due <= now
+    return row["status"] == IncidentStatus.REPORTED and due is not None and due <= now
 
 
 def list_incidents(
@@ -327,11 +342,11 @@ def transition(
         raise IllegalTransitionError(
             f"incident {incident_id} cannot go from {current} to {to}: {hint}"
         )
-    if to == "resolved" and correction not in CORRECTIONS:
+    if to == IncidentStatus.RESOLVED and correction not in CORRECTIONS:
         raise IllegalTransitionError(
             f"resolving needs --correction, one of: {', '.join(CORRECTIONS)}"
         )
-    if to != "resolved" and correction is not None:
+    if to != IncidentStatus.RESOLVED and correction is not None:
         raise IllegalTransitionError("--correction goes only with --to resolved")
     conn.execute(
         update(incidents).where(incidents.c.id == incident_id).values(status=to, updated_at=now)
@@ -360,7 +375,9 @@ def sla_watch(conn: Connection, now: datetime, soon_hours: float) -> dict[str, l
     """Open level ≥ 2 incidents not yet in review: overdue, and due within ``soon_hours``."""
     rows = conn.execute(
         select(incidents)
-        .where(incidents.c.status == "reported", incidents.c.review_due_at.is_not(None))
+        .where(
+            incidents.c.status == IncidentStatus.REPORTED, incidents.c.review_due_at.is_not(None)
+        )
         .order_by(incidents.c.review_due_at)
     ).mappings()
     overdue, soon = [], []
@@ -374,11 +391,6 @@ def sla_watch(conn: Connection, now: datetime, soon_hours: float) -> dict[str, l
     return {"overdue": overdue, "due_soon": soon}
 
 
-def chile(instant: datetime | None) -> str | None:
-    """Instants shown to analysts: ISO-8601 in Chile time, with its offset."""
-    return instant.astimezone(ZoneInfo(COVERAGE_TZ)).isoformat() if instant else None
-
-
 def incident_summary(row: dict[str, Any]) -> dict[str, Any]:
     """The JSON of ``orgload incidents list`` (SPEC §6)."""
     return {
@@ -389,6 +401,6 @@ def incident_summary(row: dict[str, Any]) -> dict[str, Any]:
         "client_id": row["client_id"],
         "period": row["period"],
         "load_id": row["load_id"],
-        "reported_at": chile(row["reported_at"]),
-        "review_due_at": chile(row["review_due_at"]),
+        "reported_at": chile_iso(row["reported_at"]),
+        "review_due_at": chile_iso(row["review_due_at"]),
     }

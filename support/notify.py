@@ -15,16 +15,15 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from orgload.clock import in_chile
 from orgload.db import notifications
 from orgload.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHILE = ZoneInfo("America/Santiago")
 DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
 CATEGORY_TEXT = {
     "validation": "el archivo de carga tiene errores",
@@ -42,7 +41,7 @@ LEVEL_TEXT = {
 
 def chile_time(instant: datetime) -> str:
     """``miércoles 09-12-2026 14:00 (hora de Chile)``."""
-    local = instant.astimezone(CHILE)
+    local = in_chile(instant)
     return f"{DAYS[local.weekday()]} {local:%d-%m-%Y %H:%M} (hora de Chile)"
 
 

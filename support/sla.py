@@ -28,9 +28,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import holidays
+
+from orgload.clock import CHILE, CHILE_TZ_NAME
 
 __all__ = [
     "COVERAGE_CLOSE",
@@ -44,8 +45,8 @@ __all__ = [
     "review_due_at",
 ]
 
-COVERAGE_TZ = "America/Santiago"
-"""IANA zone in which the coverage window is defined."""
+COVERAGE_TZ = CHILE_TZ_NAME
+"""IANA zone in which the coverage window is defined: Chile official time."""
 
 COVERAGE_OPEN = time(9, 0)
 """Local wall-clock opening time (inclusive)."""
@@ -56,7 +57,7 @@ COVERAGE_CLOSE = time(18, 0)
 REVIEW_SLA_HOURS = 6.0
 """Coverage hours between reporting a level ≥ 2 incident and its review deadline."""
 
-_ZONE = ZoneInfo(COVERAGE_TZ)
+_ZONE = CHILE
 _ONE_DAY = timedelta(days=1)
 _ONE_HOUR = timedelta(hours=1)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.databases import IN_CI, PG_URL, postgres_database
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -36,11 +37,6 @@ def samples() -> Path:
 
 
 # --- databases: every database test runs on SQLite and on PostgreSQL --------------------------
-
-PG_URL = os.environ.get(
-    "ORGLOAD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="session")
@@ -115,26 +111,6 @@ def database_url(
     with postgres_database(admin, template) as url:
         monkeypatch.setenv("ORGLOAD_DATABASE_URL", url)
         yield url
-
-
-@contextmanager
-def postgres_database(admin: Engine, template: str | None = None) -> Iterator[str]:
-    """A new PostgreSQL database for one test (a copy of ``template``, else empty): its URL.
-    Dropped afterwards."""
-    import uuid
-
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    name = f"orgload_t_{uuid.uuid4().hex[:12]}"
-    copy = f' TEMPLATE "{template}"' if template else ""
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -1,11 +1,17 @@
 """Database faults for tests, on SQLite and PostgreSQL alike: make writes to ``people`` fail,
-or hold an apply open inside its transaction."""
+hold an apply open inside its transaction, or race `orgload` processes against each other."""
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -134,3 +140,37 @@ def release_hold(engine: Engine, timeout: float) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
+
+
+# --- `orgload` processes, as ops run them; several at once race for one client --------------
+
+ORGLOAD = Path(sys.executable).with_name("orgload")
+
+
+def start(*args: str, now: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """The real `orgload` console script in its own process, with ``ORGLOAD_NOW=now`` (the
+    database and ORGLOAD_HOME come from the test's environment)."""
+    env = {**os.environ, "ORGLOAD_NOW": now, **(env_extra or {})}
+    return subprocess.Popen(
+        [str(ORGLOAD), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def race_loads(
+    client: str, files: Sequence[Path], *, now: str, timeout: float = 300
+) -> list[tuple[int, dict[str, Any]]]:
+    """``orgload load --client CLIENT FILE --json`` for every file, all started at once; the
+    exit code and JSON of each, in the order of ``files``. No process may print a traceback."""
+    procs = [start("load", "--client", client, str(f), "--json", now=now) for f in files]
+    outputs = []
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=timeout)
+            outputs.append((proc.returncode, stdout, stderr))
+    finally:  # every process ends and is reaped, whatever happened to the others
+        for proc in procs[len(outputs) :]:
+            proc.kill()
+            proc.communicate()
+    for _, _, stderr in outputs:
+        assert "Traceback" not in stderr, stderr
+    return [(code, json.loads(stdout)) for code, stdout, _ in outputs]

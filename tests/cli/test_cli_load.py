@@ -94,9 +94,16 @@ def test_dry_run_human_output_previews_changes(
     run("load", "--client", client, str(samples / NOV))
     code, stdout, _ = run("load", "--client", client, str(samples / DEC), "--dry-run")
     assert code == 0
-    assert stdout.startswith("dry_run")
+    assert stdout.startswith("simulación — ")  # Spanish by default (SPEC §6)
+    assert "entidad      nuevas  cambiadas desactivadas    iguales" in stdout
     assert "~ unidades PER.01: nombre_unidad: 'Remuneraciones' → " in stdout
     assert "- unidades: TI-01" in stdout
+    code, stdout, _ = run(
+        "load", "--client", client, str(samples / DEC), "--dry-run", "--lang", "en"
+    )
+    assert code == 0
+    assert stdout.startswith("dry_run — ")  # English keeps the SPEC's status names
+    assert "entity     inserted    updated  deactivated  unchanged" in stdout
 
 
 def test_history_quota_revert_and_export(
@@ -181,4 +188,4 @@ def test_db_upgrade_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     from orgload.migrate import head_revision
 
     assert code == 0
-    assert stdout.strip().endswith(f"revision {head_revision()}")
+    assert stdout.strip().endswith(f"revisión {head_revision()}")

@@ -20,7 +20,7 @@ from orgload.migrate import (
     upgrade,
 )
 from orgload.settings import Settings
-from tests.conftest import postgres_database
+from tests.databases import postgres_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

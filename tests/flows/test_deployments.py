@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -36,11 +35,11 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from loaders.store import add_client
 from orgload.db import incidents, loads, people, units
 from orgload.migrate import upgrade
+from tests.databases import IN_CI, PG_URL, postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -48,10 +47,6 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 NOV = REPO / "sample_data" / "organizacion_2026-11.xlsx"
 DEC = REPO / "sample_data" / "organizacion_2026-12.xlsx"
-PG_URL = os.environ.get(
-    "ORGLOAD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 WAIT = 300  # seconds; the machine may be shared and busy
 CLIENTS = ("acme", "globex", "initech")  # one per scenario: see the module docstring
 NOW = datetime.now().astimezone()
@@ -227,14 +222,10 @@ def _postgres_database() -> Iterator[str]:
         if IN_CI:
             pytest.fail(f"PostgreSQL not reachable at {PG_URL}: {exc}")
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    name = f"orgload_e2e_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        with postgres_database(admin) as url:
+            yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

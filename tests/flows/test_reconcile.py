@@ -27,7 +27,7 @@ from flows.monthly_load import monthly_load
 from flows.reconcile import HEARTBEAT_EVENT, reconcile_dead_runs
 from orgload.db import incidents
 from orgload.settings import Settings
-from support.deadruns import report_run_failure, run_incident_id
+from service.incidents import report_dead_run, run_incident_id
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -160,7 +160,7 @@ def test_a_run_whose_hook_opened_the_incident_gets_no_second(
     engine: Engine, settings: Settings, runs: Runs, params: dict[str, Any]
 ) -> None:
     run_id = runs.make(Crashed(), params)
-    report_run_failure(  # what the on_crashed hook does when the worker survives
+    report_dead_run(  # what the on_crashed hook does when the worker survives
         settings,
         flow_run_id=run_id,
         client_id="acme",

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine, text
 
 from loaders.copytext import arrow_values, copy_payload, json_documents
-from tests.conftest import postgres_database
+from tests.databases import postgres_database
 
 TRICKY = ["plain", "", 'quo"te', "back\\slash", "tab\there", "new\nline", "cr\rx", "\x01ctl",
           "Ñandú Pérez", "emoji 🙂", "\\N", "semi;colon", "comma,", "\u2028sep"]  # fmt: skip

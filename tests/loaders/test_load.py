@@ -11,13 +11,14 @@ import openpyxl
 import pytest
 from sqlalchemy import Engine, select
 
-from loaders.load import LoadRequest, run_load, run_revert
-from loaders.quota import next_period_start, period_of
+from loaders.load import run_revert
 from loaders.store import add_client
 from loaders.writers.export import current_frames, export_csv, export_xlsx
-from orgload.db import change_log, people, quota_periods, units
+from orgload.clock import next_period_start, period_of
+from orgload.db import change_log, incidents, people, quota_periods, units
 from orgload.errors import RefusedError, UnknownClientError
 from orgload.settings import Settings
+from service.loads import LoadRequest, run_load
 
 NOV = "organizacion_2026-11.xlsx"
 DEC = "organizacion_2026-12.xlsx"
@@ -280,6 +281,68 @@ def test_mass_change_is_rejected_then_allowed(
     allowed = load(dec, engine, small, allow_mass_change=True)
     assert allowed.status == "applied"
     assert allowed.changes()["personas"]["deactivated"] > 150
+
+
+def test_quota_is_checked_before_the_mass_change_guard(
+    engine: Engine, client: str, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nov = at("2026-11-05T10:00:00-03:00", monkeypatch)
+    first = load(nov, engine, samples / NOV)
+    small = rewrite(samples / NOV, tmp_path / "small.xlsx", drop_most_people)
+    before = snapshot(engine)
+    later = at("2026-11-20T10:00:00-03:00", monkeypatch)
+    for options in ({}, {"allow_mass_change": True}):
+        refused = load(later, engine, small, **options)
+        data = refused.to_dict()
+        assert (refused.status, refused.exit_code) == ("quota_exhausted", 3)
+        assert data["errors"] == []  # not a mass change: the load cannot apply this period
+        assert data["incident"] is None
+        assert data["quota"]["used"] is True
+        assert data["changes"]["personas"]["deactivated"] > 150
+    assert snapshot(engine) == before
+    with engine.connect() as conn:
+        assert conn.execute(select(incidents)).all() == []
+        claims = conn.execute(select(quota_periods.c.load_id)).scalars().all()
+    assert claims == [first.load_id]
+
+
+def test_dry_run_of_a_mass_change_with_the_quota_used_explains_both(
+    engine: Engine, client: str, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(at("2026-11-05T10:00:00-03:00", monkeypatch), engine, samples / NOV)
+    small = rewrite(samples / NOV, tmp_path / "small.xlsx", drop_most_people)
+    later = at("2026-11-20T10:00:00-03:00", monkeypatch)
+    dry = load(later, engine, small, dry_run=True)
+    data = dry.to_dict()
+    # The real load would stop at the quota; the dry run says so in its quota object and
+    # still explains the mass change an override (or next month's load) would meet.
+    assert (dry.status, dry.exit_code, dry.load_id) == ("dry_run", 0, None)
+    assert data["quota"]["used"] is True
+    assert [e["code"] for e in data["errors"]] == ["mass_change"]
+    # With --override-quota the real load would reach the guard: the dry run answers as it would.
+    overriding = load(later, engine, small, dry_run=True, override_quota=True, reason="fix")
+    assert (overriding.status, overriding.exit_code) == ("rejected", 1)
+    assert [e["code"] for e in overriding.to_dict()["errors"]] == ["mass_change"]
+    assert overriding.incident is None  # dry runs record nothing
+    with engine.connect() as conn:
+        assert conn.execute(select(incidents)).all() == []
+
+
+def test_override_quota_still_meets_the_mass_change_guard(
+    engine: Engine, client: str, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(at("2026-11-05T10:00:00-03:00", monkeypatch), engine, samples / NOV)
+    small = rewrite(samples / NOV, tmp_path / "small.xlsx", drop_most_people)
+    later = at("2026-11-20T10:00:00-03:00", monkeypatch)
+    refused = load(later, engine, small, override_quota=True, reason="ticket 7")
+    assert (refused.status, refused.exit_code) == ("rejected", 1)
+    assert [e["code"] for e in refused.to_dict()["errors"]] == ["mass_change"]
+    assert refused.incident is not None
+    assert refused.incident["level"] == 1
+    allowed = load(
+        later, engine, small, override_quota=True, reason="ticket 7", allow_mass_change=True
+    )
+    assert allowed.status == "applied"
 
 
 def test_client_setting_lifts_the_mass_change_guard(

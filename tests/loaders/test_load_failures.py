@@ -7,23 +7,27 @@ PostgreSQL, as ops would run it.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
 import pytest
-from dbfaults import break_person_writes, hold_applies_open, release_hold, wait_until_held
+from dbfaults import (
+    break_person_writes,
+    hold_applies_open,
+    race_loads,
+    release_hold,
+    wait_until_held,
+)
+from dbfaults import start as start_orgload
 from sqlalchemy import Engine, select
 
-from loaders.load import LoadRequest, run_load
 from loaders.store import add_client, load_history
 from orgload.db import loads, people, quota_periods, units
 from orgload.settings import Settings
+from service.loads import LoadRequest, run_load
 
-ORGLOAD = Path(sys.executable).with_name("orgload")
 NOV = "organizacion_2026-11.xlsx"
 DEC = "organizacion_2026-12.xlsx"
 NOW = "2026-11-16T11:00:00-03:00"
@@ -39,11 +43,8 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
         }
 
 
-def start(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    env = {**os.environ, "ORGLOAD_NOW": NOW, **(env_extra or {})}
-    return subprocess.Popen(
-        [str(ORGLOAD), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
+def start(*args: str) -> subprocess.Popen[str]:
+    return start_orgload(*args, now=NOW)
 
 
 @pytest.fixture
@@ -75,12 +76,7 @@ def test_six_racing_loads_apply_exactly_one(
     engine: Engine, client: str, samples: Path, tmp_path: Path
 ) -> None:
     files = [variant(samples / NOV, tmp_path / f"v{i}.xlsx", f"Cargo {i}") for i in range(6)]
-    procs = [start("load", "--client", client, str(f), "--json") for f in files]
-    results = []
-    for proc in procs:
-        stdout, stderr = proc.communicate(timeout=300)
-        assert "Traceback" not in stderr, stderr
-        results.append((proc.returncode, json.loads(stdout)))
+    results = race_loads(client, files, now=NOW)
     statuses = sorted(r["status"] for _, r in results)
     assert statuses == ["applied"] + ["quota_exhausted"] * 5
     assert sorted(code for code, _ in results) == [0, 3, 3, 3, 3, 3]

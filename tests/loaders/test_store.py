@@ -18,7 +18,6 @@ import pytest
 from pandas.testing import assert_frame_equal
 from sqlalchemy import Connection, Engine, insert
 
-from loaders.load import LoadRequest, run_load
 from loaders.plan import plan_changes, plan_entity
 from loaders.store import (
     FIELDS,
@@ -34,6 +33,7 @@ from loaders.store import (
 from orgload.columns import PERSONAS, UNIDADES
 from orgload.db import people, units
 from orgload.settings import Settings
+from service.loads import LoadRequest, run_load
 from tests.builders import CEO, CTO, DEV, HR, rut, valid_rows, with_rows, write_csvs, write_xlsx
 
 ENTITIES = (UNIDADES, PERSONAS)

@@ -12,19 +12,19 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select, update
 
-from quality import suites as quality
-from loaders.load import LoadRequest, run_load
 from loaders.store import add_client
 from loaders.validate import validate_upload
 from orgload.columns import PERSONAS, UNIDADES
 from orgload.db import people, units
 from orgload.settings import Settings
+from quality import suites as quality
 from quality.suites import (
     check_batch_volume,
     check_live_quality,
     check_upload_volume,
     volume_bounds,
 )
+from service.loads import LoadRequest, run_load
 
 NOV = "organizacion_2026-11.xlsx"
 DEC = "organizacion_2026-12.xlsx"

@@ -18,7 +18,7 @@ import service.inbox as inbox
 from loaders.load import LoadOutcome
 from loaders.quota import QuotaStatus
 from loaders.store import add_client
-from orgload.db import make_engine, people
+from orgload.db import engine_for, make_engine, people
 from orgload.errors import DatabaseUnavailableError
 from orgload.settings import Settings, load_settings
 from schemas.report import Issue
@@ -426,10 +426,9 @@ def test_two_appliers_never_take_the_same_row(
     results: list[list[InboxItem]] = []
 
     def applier() -> None:
-        own = make_engine(settings)
-        start.wait()
-        results.append(apply_queued(own, settings, NIGHT))
-        own.dispose()
+        with engine_for(settings) as own:
+            start.wait()
+            results.append(apply_queued(own, settings, NIGHT))
 
     threads = [threading.Thread(target=applier) for _ in range(2)]
     for thread in threads:

@@ -11,10 +11,10 @@ import pytest
 from dbfaults import break_person_writes, restore_person_writes
 from sqlalchemy import Engine, select
 
-from loaders.load import LoadRequest, run_load
 from loaders.store import add_client
 from orgload.db import incidents, notifications
 from orgload.settings import Settings, load_settings
+from service.loads import LoadRequest, run_load
 from support.incidents import (
     IllegalTransitionError,
     escalate,

@@ -1,0 +1,103 @@
+"""What every command shares: options, consoles, one-line errors, settings, the database.
+
+Nothing here imports pandas or SQLAlchemy at import time: ``orgload --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from orgload.errors import OrgloadError
+from orgload.settings import Lang, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+LangOption = Annotated[
+    str | None,
+    typer.Option("--lang", help="Idioma de los mensajes / message language: es | en."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Salida JSON en stdout / JSON output.")]
+ClientId = Annotated[str, typer.Option("--client", help="Id del cliente / client id.")]
+Files = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Un .xlsx, o unidades.csv y personas.csv, o un .zip con ellos.", show_default=False
+    ),
+]
+
+_open: list[Any] = []  # databases opened by this command, closed when it returns
+
+
+def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """User mistakes and refusals become one line on stderr with their exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except OrgloadError as exc:
+            fail(exc.message, exc.exit_code)
+        finally:
+            while _open:  # close pooled connections before the command returns
+                _open.pop().close()
+
+    return wrapper
+
+
+def fail(message: str, exit_code: int = 2) -> NoReturn:
+    err.print(f"orgload: {escape(message)}")
+    raise typer.Exit(exit_code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except OrgloadError as exc:
+        fail(exc.message, exc.exit_code)
+
+
+def language(config: Settings, lang: str | None) -> Lang:
+    chosen = lang or config.lang
+    if chosen not in ("es", "en"):
+        fail(f"--lang must be 'es' or 'en', not {chosen!r}")
+    return chosen  # type: ignore[return-value]
+
+
+def database(config: Settings) -> Engine:
+    """The engine of this command: reachable, schema current, spooled incidents imported."""
+    from service.database import open_database
+
+    opened = open_database(config)
+    _open.append(opened)
+    if opened.imported_spool:
+        err.print(
+            f"orgload: imported {len(opened.imported_spool)} spooled incident(s): "
+            f"{', '.join(opened.imported_spool)}"
+        )
+    return opened.engine
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def existing(files: list[Path]) -> None:
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        fail(f"file not found / no existe: {', '.join(missing)}")

@@ -1,0 +1,193 @@
+"""Loads as use cases: run (or preview) a load, the quota, the history, revert, replay (SPEC §3-6).
+
+A failed load reaches the support desk here, in one call (``support.report.report_failure``):
+the pipeline describes the failure, the support desk opens the incident, neither imports the
+other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from loaders.archive import archive_upload, upload_name, upload_sha256
+from loaders.load import LoadOutcome, LoadRequest, RevertOutcome, run_revert
+from loaders.load import run_load as run_pipeline
+from loaders.quota import QuotaStatus, quota_status
+from loaders.store import get_client, load_history
+from orgload import clock
+from orgload.clock import next_period_start, period_of
+from orgload.db import engine_for
+from orgload.errors import DatabaseUnavailableError, NotFoundError, UsageError
+from orgload.failures import LoadFailure
+from orgload.settings import Settings
+from orgload.status import LoadStatus
+from service.database import connected
+from support.incidents import get_incident
+from support.report import report_failure
+
+__all__ = [
+    "History",
+    "HistoryEntry",
+    "LoadOutcome",
+    "LoadRequest",
+    "RevertOutcome",
+    "client_history",
+    "client_quota",
+    "replay_incident",
+    "revert_load",
+    "run_load",
+]
+
+
+def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = None) -> LoadOutcome:
+    """Run (or, with ``dry_run``, preview) one load; refusals and failures come back as
+    outcomes, never as exceptions. A failure opens its incident; an unreachable database
+    spools it. ``engine`` None: the database is opened (and its spool imported) here."""
+    if request.override_quota and not (request.reason and request.reason.strip()):
+        raise UsageError("--override-quota needs --reason TEXT")
+    try:
+        with connected(settings, engine) as bound:
+            outcome = run_pipeline(settings, request, bound)
+            if outcome.failure is not None:
+                outcome.incident = report_failure(settings, bound, outcome.failure).to_dict()
+            return outcome
+    except DatabaseUnavailableError as exc:
+        if request.dry_run:
+            raise
+        return report_unavailable(settings, request, exc)
+
+
+def report_unavailable(
+    settings: Settings, request: LoadRequest, error: DatabaseUnavailableError
+) -> LoadOutcome:
+    """A load that could not reach the database: archive the file, spool its incident,
+    answer ``failed``."""
+    now = clock.now(settings)
+    period = period_of(now, settings.timezone)
+    paths = list(request.paths)
+    failure = LoadFailure(
+        client_id=request.client_id,
+        period=period,
+        reported_at=now,
+        failed_step="connect",
+        flow_run_id=request.flow_run_id,
+        file_name=upload_name(paths),
+        sha256=upload_sha256(paths) if all(p.is_file() for p in paths) else None,
+        exception={"type": type(error).__name__, "message": str(error)},
+    )
+    try:
+        failure.archive_path = str(archive_upload(settings.home / "archive", paths).folder)
+    except OSError as exc:
+        failure.extra["archive_error"] = str(exc)
+    ref = report_failure(settings, None, failure)
+    quota = QuotaStatus(period, None, next_period_start(period, settings.timezone))
+    return LoadOutcome(
+        LoadStatus.FAILED,
+        request.client_id,
+        period,
+        quota,
+        incident=ref.to_dict(),
+        detail=str(error),
+        failed_step="connect",
+    )
+
+
+def client_quota(settings: Settings, client_id: str, engine: Engine | None = None) -> QuotaStatus:
+    """This period's quota of a client and when the next period starts (SPEC §4)."""
+    with engine_for(settings, engine) as bound, bound.connect() as conn:
+        client = get_client(conn, client_id)
+        return quota_status(
+            conn, client.id, period_of(clock.now(settings), client.timezone), client.timezone
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One recorded load or revert of a client."""
+
+    load_id: int
+    status: str
+    period: str
+    file_name: str | None
+    sha256: str | None
+    created_at: datetime  # in the client's timezone
+    changes: dict[str, Any] | None
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "load_id": self.load_id,
+            "status": self.status,
+            "period": self.period,
+            "file_name": self.file_name,
+            "sha256": self.sha256,
+            "created_at": self.created_at.isoformat(),
+            "changes": self.changes,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """A client's loads, newest first; ``to_dict`` is the JSON of ``orgload history``."""
+
+    client_id: str
+    entries: list[HistoryEntry]
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self.entries]
+
+
+def client_history(settings: Settings, client_id: str, engine: Engine | None = None) -> History:
+    """Every recorded attempt of a client (all statuses; dry runs are never recorded)."""
+    with engine_for(settings, engine) as bound, bound.connect() as conn:
+        client = get_client(conn, client_id)
+        rows = load_history(conn, client.id)
+    zone = ZoneInfo(client.timezone)
+    return History(
+        client.id,
+        [
+            HistoryEntry(
+                load_id=r["id"],
+                status=r["status"],
+                period=r["period"],
+                file_name=r["file_name"],
+                sha256=r["sha256"],
+                created_at=r["created_at"].astimezone(zone),
+                changes=r["changes"],
+                reason=r["reason"],
+            )
+            for r in rows
+        ],
+    )
+
+
+def revert_load(
+    settings: Settings, load_id: int, reason: str, engine: Engine | None = None
+) -> RevertOutcome:
+    """Revert the client's latest applied load (recorded, with its reason; frees the quota)."""
+    if not reason.strip():
+        raise UsageError("--reason must not be empty")
+    with engine_for(settings, engine) as bound:
+        return run_revert(settings, load_id, reason, bound)
+
+
+def replay_incident(
+    settings: Settings, incident_id: str, engine: Engine | None = None
+) -> LoadOutcome:
+    """The archived file of an incident as a dry run against the current data (SPEC §5)."""
+    with engine_for(settings, engine) as bound:
+        with bound.connect() as conn:
+            row = get_incident(conn, incident_id)
+        folder = row["diagnostics"].get("archive_path")
+        files = sorted(p for p in Path(folder).iterdir() if p.is_file()) if folder else []
+        if not files:
+            raise NotFoundError(f"incident {incident_id} has no archived file to replay ({folder})")
+        request = LoadRequest(client_id=row["client_id"], paths=files, dry_run=True)
+        return run_load(settings, request, bound)

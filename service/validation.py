@@ -1,0 +1,81 @@
+"""Validate an upload without writing anything to the database (SPEC §2, ``orgload validate``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orgload import clock
+from orgload.settings import Settings
+
+if TYPE_CHECKING:
+    from orgload.settings import Lang
+    from schemas.report import Report
+
+Progress = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class ValidationResult:
+    """The report of one upload; ``to_dict`` is the JSON of ``orgload validate --json``."""
+
+    report: Report
+    file_names: list[str]
+    report_path: Path | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.report.valid
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.report.valid else 1
+
+    def to_dict(self, lang: Lang = "es") -> dict[str, Any]:
+        return self.report.to_dict(lang)
+
+
+def start_reading(settings: Settings, paths: Sequence[Path]) -> None:
+    """Start parsing the workbooks in the background while the caller imports and connects;
+    the parse would otherwise come after all of that (loaders/xlsx.py). Never raises."""
+    from loaders.limits import Limits
+    from loaders.xlsx import parse_ahead
+
+    parse_ahead(paths, Limits.from_settings(settings))
+
+
+def validate_files(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    lang: Lang = "es",
+    report_path: Path | None = None,
+    progress: Progress | None = None,
+) -> ValidationResult:
+    """Every problem of the upload at once; with ``report_path``, also the annotated workbook.
+
+    A file refused by the size or expansion limits is answered before pandas is even imported.
+    """
+    from loaders.limits import Limits, precheck
+
+    limits = Limits.from_settings(settings)
+    names = [p.name for p in paths]
+    refused = precheck(paths, limits) if report_path is None else []
+    if refused:
+        from schemas.report import Report
+
+        return ValidationResult(Report(issues=refused), names)
+    start_reading(settings, paths)
+
+    from loaders.validate import validate_upload
+
+    validated = validate_upload(
+        paths, limits=limits, on_date=clock.today(settings), progress=progress
+    )
+    if report_path is not None:
+        from loaders.writers.annotate import write_annotated_report
+
+        write_annotated_report(report_path, validated, lang)
+    return ValidationResult(validated.report, names, report_path)
