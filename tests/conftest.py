@@ -54,7 +54,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(worker_id: str) -> Iterator[tuple[Engine, str]]:
+def postgres_template() -> Iterator[tuple[Engine, str]]:
     """A migrated PostgreSQL template database; each test gets a copy of it.
 
     Skips where no server answers on a developer machine; fails in CI, where PostgreSQL is
@@ -76,7 +76,8 @@ def postgres_template(worker_id: str) -> Iterator[tuple[Engine, str]]:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    name = f"orgload_tpl_{worker_id}_{os.getpid()}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # also without xdist (-p no:xdist)
+    name = f"orgload_tpl_{worker}_{os.getpid()}"
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
