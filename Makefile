@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test lint format typecheck unit bench clean samples ops-up ops-down
+.PHONY: setup demo test lint format typecheck unit fuzz bench clean samples ops-up ops-down
 
 setup: $(VENV)/.synced ## Create .venv from uv.lock (exact pinned versions)
 
@@ -78,6 +78,9 @@ typecheck: setup
 
 unit: setup
 	$(BIN)/pytest -n 2 --dist loadfile
+
+fuzz: setup ## The fuzz properties with many more examples (minutes); a bounded run is in `make test`
+	ORGLOAD_FUZZ_EXAMPLES=$${ORGLOAD_FUZZ_EXAMPLES:-2000} $(BIN)/pytest -p no:xdist -q tests/loaders/test_fuzz.py
 
 bench: setup ## Benchmarks against naive baselines (minutes; see docs/performance.md)
 	$(BIN)/python bench/bench_validate.py

@@ -11,6 +11,7 @@ from cli.common import (
     AsJson,
     ClientId,
     LangOption,
+    client_id,
     database,
     language,
     one_line_errors,
@@ -46,7 +47,12 @@ def db_upgrade(lang: LangOption = None) -> None:
 @clients_app.command("add")
 @one_line_errors
 def clients_add(
-    client_id: Annotated[str, typer.Argument(help="Id del cliente / client id.")],
+    new_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID", help="Id del cliente: 1-40 de a-z 0-9 - _ / client id (a slug)."
+        ),
+    ],
     name: Annotated[str, typer.Option("--name", help="Nombre / name.")],
     timezone: Annotated[
         str | None, typer.Option("--timezone", help="Zona horaria IANA (America/Santiago).")
@@ -66,11 +72,12 @@ def clients_add(
     """Registra un cliente / register a client."""
     config = settings()
     chosen = language(config, lang)
+    client_id(new_id)  # before the database is opened (the service checks it again)
     from service.clients import register_client
 
     client = register_client(
         config,
-        client_id,
+        new_id,
         name,
         timezone=timezone,
         admin_email=admin_email,
@@ -111,6 +118,7 @@ def quota(client: ClientId, as_json: AsJson = False, lang: LangOption = None) ->
     """Estado de la cuota mensual / monthly quota status."""
     config = settings()
     chosen = language(config, lang)
+    client_id(client)  # before the database is opened
     from service.loads import client_quota
 
     status = client_quota(config, client, database(config))
@@ -135,6 +143,7 @@ def history(client: ClientId, as_json: AsJson = False, lang: LangOption = None) 
     """Historial de cargas, más reciente primero / load history, newest first."""
     config = settings()
     chosen = language(config, lang)
+    client_id(client)  # before the database is opened
     from service.loads import client_history
 
     entries = client_history(config, client, database(config)).to_dict()

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from cli import admin, files, incidents
-from cli.common import err, out
+from cli.common import State, out, say
 from orgload import __version__
-from orgload.errors import OrgloadError
+from orgload.errors import OrgloadError, shown
 
 app = typer.Typer(
     name="orgload",
@@ -45,6 +45,7 @@ def _root(
         bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")
     ] = False,
 ) -> None:
+    State.verbose = verbose
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -58,9 +59,28 @@ incidents.register(app)
 
 
 def main() -> None:
-    """Console-script entry point: user mistakes become one line on stderr, never a traceback."""
+    """Console-script entry point: user mistakes become one line on stderr, never a traceback.
+
+    The safety net below the commands' own handling: an ``OrgloadError`` exits with its code;
+    an ``OSError`` that escaped (a file system refusing a path) exits 2; anything else is a
+    defect of orgload and exits 1 — with one line too, the traceback only with ``--verbose``.
+    """
     try:
         app()
     except OrgloadError as exc:
-        err.print(f"orgload: {escape(exc.message)}")
+        say(exc.message)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        _traceback_if_verbose()
+        where = f" ({shown(exc.filename)})" if exc.filename else ""
+        say(f"{exc.strerror or exc}{where}")
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+        _traceback_if_verbose()
+        say(f"unexpected error {type(exc).__name__}: {exc} (run with --verbose for details)")
+        sys.exit(1)
+
+
+def _traceback_if_verbose() -> None:
+    if State.verbose:
+        traceback.print_exc(file=sys.stderr)

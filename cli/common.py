@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +18,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from orgload.errors import OrgloadError
+from orgload.errors import OrgloadError, one_line, shown
 from orgload.settings import Lang, Settings, load_settings
+from orgload.slugs import check_client_id
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -44,6 +47,12 @@ Files = Annotated[
 _open: list[Any] = []  # databases opened by this command, closed when it returns
 
 
+class State:
+    """Global options of this run (``--verbose``), read by the entry point's safety net."""
+
+    verbose = False
+
+
 def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
     """User mistakes and refusals become one line on stderr with their exit code."""
 
@@ -61,8 +70,14 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def fail(message: str, exit_code: int = 2) -> NoReturn:
-    err.print(f"orgload: {escape(message)}")
+    say(message)
     raise typer.Exit(exit_code)
+
+
+def say(message: str) -> None:
+    """One line on stderr: a driver's multi-line text is flattened, control characters (a
+    terminal escape in a file name) are spelled ``U+001B``, a long message is cut."""
+    err.print(f"orgload: {escape(one_line(message))}")
 
 
 def settings() -> Settings:
@@ -98,6 +113,28 @@ def print_json(data: Any) -> None:
 
 
 def existing(files: list[Path]) -> None:
-    missing = [str(f) for f in files if not f.exists()]
+    """Every FILE names a file that is there (exit 2 otherwise, before any work)."""
+    missing = []
+    for path in files:
+        try:
+            mode = os.stat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            missing.append(shown(path))
+            continue
+        except OSError as exc:  # a name over 255 bytes, a loop of links, no permission
+            fail(f"cannot read {shown(path)}: {exc.strerror or exc}")
+        if stat.S_ISDIR(mode):
+            fail(
+                f"{shown(path)} is a folder, not a file: name the upload inside it "
+                f"(an .xlsx, the two .csv files or a .zip)"
+            )
     if missing:
         fail(f"file not found / no existe: {', '.join(missing)}")
+
+
+def client_id(value: str) -> str:
+    """A --client value checked against the slug rule (SPEC §6), exit 2 otherwise."""
+    try:
+        return check_client_id(value)
+    except OrgloadError as exc:
+        fail(exc.message, exc.exit_code)

@@ -12,6 +12,7 @@ from cli.common import (
     ClientId,
     Files,
     LangOption,
+    client_id,
     database,
     err,
     existing,
@@ -48,6 +49,7 @@ def validate(
     """Valida un archivo sin escribir nada. Exit 0 válido, 1 inválido."""
     config = settings()
     chosen = language(config, lang)
+    client_id(client)
     existing(files)
     from service.validation import validate_files
 
@@ -98,6 +100,7 @@ def load(
     """
     config = settings()
     chosen = language(config, lang)
+    client_id(client)  # before the parse starts (the service checks it again)
     existing(files)
     from service.validation import start_reading
 
@@ -133,6 +136,7 @@ def export(
     """Exporta los datos vigentes en el formato de carga / export current data."""
     config = settings()
     chosen = language(config, lang)
+    client_id(client)  # before the database is opened
     from service.files import export_client
 
     result = export_client(config, client, fmt, output, database(config))
@@ -159,5 +163,5 @@ def template(
     chosen = language(config, lang)
     from service.files import write_template
 
-    target = write_template(output, chosen)
+    target = write_template(output, chosen, settings=config)
     err.print(word(chosen, "wrote", paths=str(target)))

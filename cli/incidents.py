@@ -9,6 +9,7 @@ import typer
 from cli.common import (
     AsJson,
     LangOption,
+    client_id,
     database,
     language,
     one_line_errors,
@@ -50,6 +51,8 @@ def incidents_list(
     """Lista incidentes / list incidents, newest first."""
     config = settings()
     chosen = language(config, lang)
+    if client is not None:
+        client_id(client)
     from service.incidents import list_incidents
 
     entries = [

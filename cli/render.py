@@ -5,6 +5,7 @@ Everything here renders the ``to_dict()`` of a service result; no command builds
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.markup import escape
@@ -12,6 +13,24 @@ from rich.markup import escape
 from cli.common import out
 
 ERRORS_SHOWN_PER_SHEET = 20
+# What never reaches the terminal as it is: control characters (ESC starts a terminal escape
+# sequence, CR rewrites the line, C1's CSI is an ESC of its own), DEL, line and paragraph
+# separators, and the invisible and bidi formatting characters (which can make a line read
+# other than it is). Each is shown as its code point, e.g. ``<U+001B>``.
+_HIDDEN = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
+
+
+def visible(text: object) -> str:
+    """``text`` with every character that could act on the terminal shown as ``<U+001B>``."""
+    return _HIDDEN.sub(lambda found: f"<U+{ord(found.group()):04X}>", str(text))
+
+
+def safe(text: object) -> str:
+    """``text`` ready for ``out.print``: visible (``visible``) and free of rich markup."""
+    return escape(visible(text))
+
 
 WORDS: dict[str, dict[str, str]] = {
     "es": {
@@ -120,7 +139,9 @@ def _where(entry: dict[str, Any], lang: str) -> str:
     parts = []
     if entry["row"]:
         parts.append(f"{word(lang, 'row')} {entry['row']}")
-    if entry["header"] or entry["column"]:
+    # A column the file does not have (``missing_column``) is named by its message, as the
+    # template heads it; its canonical name would be one more name to decode.
+    if entry["header"] or (entry["column"] and entry["row"]):
         parts.append(entry["header"] or entry["column"])
     return ", ".join(parts) + ": " if parts else ""
 
@@ -141,15 +162,15 @@ def print_report(
             f"{counts['personas']} {word(lang, 'people')}"
         )
         totals = f"{len(errors)} {word(lang, 'errors')}, {len(warnings)} {word(lang, 'warnings')}"
-        out.print(f"{verdict} {escape(', '.join(names))}: {rows}; {totals}")
+        out.print(f"{verdict} {safe(', '.join(names))}: {rows}; {totals}")
     for title, entries in ((word(lang, "Errors"), errors), (word(lang, "Warnings"), warnings)):
         groups: dict[str, list[dict[str, Any]]] = {}
         for entry in entries:
             groups.setdefault(entry["sheet"] or word(lang, "file"), []).append(entry)
         for sheet, group in groups.items():
-            out.print(f"\n[bold]{title} — {escape(sheet)}[/] ({len(group)})")
+            out.print(f"\n[bold]{title} — {safe(sheet)}[/] ({len(group)})")
             for entry in group[:ERRORS_SHOWN_PER_SHEET]:
-                text = escape(_where(entry, lang) + entry["message"])
+                text = safe(_where(entry, lang) + entry["message"])
                 out.print(f"  {text} [dim]({entry['code']})[/]")
             rest = len(group) - ERRORS_SHOWN_PER_SHEET
             if rest > 0:
@@ -162,10 +183,10 @@ def print_load(data: dict[str, Any], lang: str, *, detail: str | None, preview: 
     load_ref = f" ({word(lang, 'load')} {data['load_id']})" if data["load_id"] else ""
     out.print(
         f"[bold {COLOURS.get(status, 'cyan')}]{status_word(lang, status)}[/]{load_ref} — "
-        f"{escape(data['client_id'])}, {data['period']}"
+        f"{safe(data['client_id'])}, {data['period']}"
     )
     if detail:
-        out.print(f"  {escape(detail)}")
+        out.print(f"  {safe(detail)}")
     if data["incident"]:
         inc = data["incident"]
         due = word(lang, "review_due", due=inc["review_due_at"]) if inc["review_due_at"] else ""
@@ -182,12 +203,12 @@ def print_load(data: dict[str, Any], lang: str, *, detail: str | None, preview: 
     if status == "dry_run" and preview is not None:
         for name, entity in preview.items():
             if entity["inserted"]:
-                out.print(f"  + {name}: {escape(', '.join(map(str, entity['inserted'])))} …")
+                out.print(f"  + {name}: {safe(', '.join(map(str, entity['inserted'])))} …")
             for change in entity["updated"]:
                 fields = "; ".join(f"{f}: {a!r} → {b!r}" for f, (a, b) in change["fields"].items())
-                out.print(f"  ~ {name} {escape(str(change['key']))}: {escape(fields)}")
+                out.print(f"  ~ {name} {safe(str(change['key']))}: {safe(fields)}")
             if entity["deactivated"]:
-                out.print(f"  - {name}: {escape(', '.join(map(str, entity['deactivated'])))} …")
+                out.print(f"  - {name}: {safe(', '.join(map(str, entity['deactivated'])))} …")
     if status == "quota_exhausted":
         q = data["quota"]
         out.print("  " + word(lang, "quota_used", period=q["period"], next=q["next_period_starts"]))
@@ -209,7 +230,7 @@ def print_incident_line(entry: dict[str, Any], lang: str) -> None:
     due = entry["review_due_at"] or "-"
     out.print(
         f"{entry['id']}  {word(lang, 'level')}{entry['level']}  {entry['status']:<10} "
-        f"{entry['category']:<12} {escape(entry['client_id'])}  {entry['period'] or '-'}  "
+        f"{entry['category']:<12} {safe(entry['client_id'])}  {entry['period'] or '-'}  "
         f"{word(lang, 'load')} {entry['load_id'] or '-'}  "
         f"{word(lang, 'reported')} {entry['reported_at']}  {word(lang, 'due')} {due}"
     )
@@ -219,17 +240,17 @@ def print_incident(detail: dict[str, Any], lang: str) -> None:
     print_incident_line(detail, lang)
     diag = detail["diagnostics"]
     for key in ("file_name", "sha256", "archive_path", "failed_step", "flow_run_id"):
-        out.print(f"  {key}: {escape(str(diag.get(key)))}")
+        out.print(f"  {key}: {safe(str(diag.get(key)))}")
     if diag.get("exception"):
         out.print(
-            f"  exception: {escape(diag['exception'].get('type', ''))}: "
-            f"{escape(str(diag['exception'].get('message', '')))}"
+            f"  exception: {safe(diag['exception'].get('type', ''))}: "
+            f"{safe(str(diag['exception'].get('message', '')))}"
         )
     if (diag.get("validation") or {}).get("codes"):
-        out.print(f"  validation: {diag['validation']['codes']}")
+        out.print(f"  validation: {safe(diag['validation']['codes'])}")
     for h in detail["history"]:
         change = f"{h['from_status'] or ''}→{h['to_status'] or ''}" if h["to_status"] else ""
         out.print(
-            f"  {h['at']}  {escape(h['by'])}  {h['action']} {change} "
-            f"{escape(h['correction'] or '')} {escape(h['comment'] or '')}"
+            f"  {h['at']}  {safe(h['by'])}  {h['action']} {change} "
+            f"{safe(h['correction'] or '')} {safe(h['comment'] or '')}"
         )

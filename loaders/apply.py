@@ -3,7 +3,8 @@
 PostgreSQL: each entity's new and changed rows are COPYed into a temporary table and merged
 with one ``INSERT … SELECT … ON CONFLICT DO UPDATE``; the change log is COPYed straight in.
 SQLite: the same statements as ``executemany``. Deactivations and reverts are ``executemany``
-updates by key on both. Nothing here commits.
+updates by key on both. A column the upload did not provide (``EntityPlan.kept``) is never
+in the ``DO UPDATE SET`` of a changed row: it keeps its stored value. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def apply_plan(conn: Connection, client_id: str, load_id: int, plan: Plan) -> No
             columns = _ChangeColumns.of(entity)
             if postgres:
                 logs.append(worker.submit(_log_columns, load_id, entity.entity, columns))
-                _copy_changes(conn, client_id, load_id, entity.entity, columns)
+                _copy_changes(conn, client_id, load_id, entity, columns)
             else:
                 _upsert_lite(conn, client_id, load_id, entity)
             _deactivate(conn, client_id, load_id, entity)
@@ -106,13 +107,18 @@ def _table_rows(
     }
 
 
+def _changing(entity: EntityPlan) -> list[str]:
+    """The columns an update writes: the fields the upload provides, ``active``, ``load_id``."""
+    return [*(f for f in FIELDS[entity.entity] if f not in entity.kept), "active", "load_id"]
+
+
 def _copy_changes(
-    conn: Connection, client_id: str, load_id: int, entity: str, columns: _ChangeColumns
+    conn: Connection, client_id: str, load_id: int, entity: EntityPlan, columns: _ChangeColumns
 ) -> None:
     """PostgreSQL: new keys are COPYed straight in (the client row lock held by the load means
     nobody else can have inserted them since the plan); changed rows are COPYed into a stage
     and merged with one ``INSERT … SELECT … ON CONFLICT DO UPDATE``."""
-    table = TABLES[entity]
+    table = TABLES[entity.entity]
     if _length(columns.inserts):
         _copy_arrays(conn, table.name, _table_rows(client_id, load_id, columns.inserts))
     if _length(columns.updates):
@@ -120,11 +126,10 @@ def _copy_changes(
         stage = _stage_table(conn, table)
         _copy_arrays(conn, stage.name, rows)
         statement = pg_insert(table).from_select(list(rows), select(stage))
-        changing = [*FIELDS[entity], "active", "load_id"]
         conn.execute(
             statement.on_conflict_do_update(
-                index_elements=[table.c.client_id, table.c[KEYS[entity]]],
-                set_={c: statement.excluded[c] for c in changing},
+                index_elements=[table.c.client_id, table.c[KEYS[entity.entity]]],
+                set_={c: statement.excluded[c] for c in _changing(entity)},
             )
         )
 
@@ -140,11 +145,10 @@ def _upsert_lite(conn: Connection, client_id: str, load_id: int, entity: EntityP
     rows.insert(0, "client_id", client_id)
     rows["active"] = True
     rows["load_id"] = load_id
-    changing = [*FIELDS[entity.entity], "active", "load_id"]
     lite = sqlite_insert(table)
     statement = lite.on_conflict_do_update(
         index_elements=[table.c.client_id, table.c[key]],
-        set_={c: lite.excluded[c] for c in changing},
+        set_={c: lite.excluded[c] for c in _changing(entity)},
     )
     for start in range(0, len(rows), LITE_BATCH):
         conn.execute(statement, _records(rows.iloc[start : start + LITE_BATCH]))

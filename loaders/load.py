@@ -22,8 +22,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from loaders.apply import apply_plan, revert_changes
-from loaders.archive import archive_upload, upload_name, upload_sha256
-from loaders.limits import Limits
+from loaders.archive import archive_upload, upload_digest, upload_name
+from loaders.limits import Limits, refused_by_limits
 from loaders.plan import ENTITIES, Plan, mass_change_issues, plan_changes
 from loaders.quota import (
     QuotaExhaustedError,
@@ -178,10 +178,15 @@ def _run_validated(
         )
 
     warnings = validated.report.warnings
-    if request.dry_run:
-        sha256, archive_path = upload_sha256(request.paths), None
+    limits = Limits.from_settings(settings)
+    if request.dry_run or refused_by_limits(validated.report.issues):
+        # Only an upload within the limits is archived (SPEC §3); one refused unread (a FIFO,
+        # a folder) or past the size limit is not even hashed: archive_path and sha256 null.
+        sha256, archive_path = upload_digest(request.paths, limits.max_file_bytes), None
     else:
-        archived = archive_upload(settings.home / "archive", request.paths)
+        archived = archive_upload(
+            settings.home / "archive", request.paths, max_bytes=limits.max_file_bytes
+        )
         sha256, archive_path = archived.sha256, str(archived.folder)
     record = {
         "client_id": client.id,
@@ -216,6 +221,8 @@ def _run_validated(
 
     def repeated() -> LoadOutcome | None:
         """``already_applied`` when this very upload stands applied in this period."""
+        if sha256 is None:  # never read: refused before anything could apply
+            return None
         with engine.connect() as conn:
             previous = find_applied_by_sha(conn, client.id, period, sha256)
         if previous is None:
@@ -342,8 +349,10 @@ def _read_current(engine: Engine, client_id: str) -> _Current:
 
 
 def _plan(current: _Current, validated: ValidatedUpload) -> tuple[Plan, bool]:
-    """The diff of the upload against ``current``; also whether this is the client's first load."""
-    return plan_changes(validated.frames, current.frames, current.version), current.first_load
+    """The diff of the upload against ``current``; also whether this is the client's first load.
+    Optional columns the upload does not have keep their stored values (SPEC §1)."""
+    plan = plan_changes(validated.frames, current.frames, current.version, validated.headers)
+    return plan, current.first_load
 
 
 def _guard(request: LoadRequest, client: Client, plan: Plan, first_load: bool) -> list[Issue]:

@@ -15,17 +15,29 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loaders.inert import uninert
 from orgload.columns import DEFAULT_PROFILE, PERSONAS, PROFILE_ALIASES, UNIDADES
 from schemas.checks import is_calendar_day, is_iso_date_shaped, is_rut_shaped
-from schemas.text import TEXT, arrow, flags, is_plain, series, without_bytes
+from schemas.text import INVISIBLE, TEXT, arrow, flags, is_plain, series, without_bytes
 
 # No \\s or \\d in these patterns: they run in RE2 (Arrow, vectorized, in C), whose \\s would
 # miss the NBSP.
-_WIDE_SPACES = "\u00a0\u2007\u202f\u200b\ufeff"
-_WHITESPACE = " \t\n\r\f\v" + _WIDE_SPACES
-_SPACES = f"[{_WHITESPACE}]+"
-_ODD_SPACES = f"[{_WHITESPACE[1:]}]|  |^ | \\z"  # \\z: RE2's end of text (Python's \\Z)
-_RUT_NOISE = f"[.{_WHITESPACE}-]"
+_WIDE_SPACES = (
+    "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+# Inner runs of spaces collapse to one. Tab, line breaks and the other control characters are
+# trimmed at the ends of a value like any whitespace, but kept inside it: there they are the
+# error ``invalid_character`` (SPEC §1), which the checks report on the normalized value.
+_SPACES = f"[ {_WIDE_SPACES}]+"
+# What trimming removes. Not Arrow's ``utf8_trim_whitespace``, which also trims U+0001 and
+# the other control characters: "\x1b[31mAna" would lose its escape silently.
+_TRIMMED = " \t\n\r\f\v" + _WIDE_SPACES
+_INVISIBLE = f"[{INVISIBLE}]"  # removed (SPEC §1): they change a value, not what Excel shows
+# What makes a value need rewriting: whitespace other than single inner spaces, or an
+# invisible character. \\z: RE2's end of text (Python's \\Z).
+_ODD_SPACES = f"[\t\n\r\f\v{_WIDE_SPACES}{INVISIBLE}]|  |^ | \\z"
+_RUT_NOISE = f"[. {_WIDE_SPACES}-]"
 _COMMON_RUT_NOISE = ".- "
 _ISO_LIKE = "(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})-(?P<day>[0-9]{1,2})"
 # dd-mm-yyyy or dd/mm/yyyy: both separators must be the same.
@@ -40,19 +52,24 @@ RUT_COLUMNS = {UNIDADES: ("rut_jefatura",), PERSONAS: ("rut", "rut_jefatura")}
 
 
 def normalize_text(values: pd.Series) -> pd.Series:
-    """Trim, collapse inner whitespace (NBSP included); blank becomes NA."""
+    """Remove invisible formatting characters, trim, collapse inner whitespace (NBSP
+    included); blank becomes NA."""
     return series(_text(arrow(values.astype("str"))), values.index)
 
 
 def _text(values: pa.Array) -> pa.Array:
     # Most cells are clean: only rewrite the ones that need it, and skip the pattern altogether
-    # in columns without any whitespace (codes, RUTs, e-mails, dates).
+    # in columns of printable ASCII (codes, RUTs, e-mails, dates).
     odd = np.zeros(len(values), dtype=bool)
     if not is_plain(values):
         odd = flags(pc.match_substring_regex(values, _ODD_SPACES))
     if odd.any():
-        fixed = pc.replace_substring_regex(values.filter(odd), _SPACES, " ")
-        values = pc.replace_with_mask(values, pa.array(odd), pc.utf8_trim_whitespace(fixed))
+        fixed = values.filter(odd)
+        if pc.any(pc.match_substring_regex(fixed, _INVISIBLE)).as_py():
+            fixed = pc.replace_substring_regex(fixed, _INVISIBLE, "")
+        fixed = pc.replace_substring_regex(fixed, _SPACES, " ")
+        trimmed = pc.utf8_trim(fixed, characters=_TRIMMED)
+        values = pc.replace_with_mask(values, pa.array(odd), trimmed)
     blank = pc.equal(values, "")
     if not pc.any(blank).as_py():  # nothing to change: share the column as read
         return values
@@ -163,7 +180,7 @@ def _alias(values: pa.Array) -> pa.Array:
 
 def normalize_sheet(sheet: str, frame: pd.DataFrame) -> pd.DataFrame:
     """A normalized copy of a sheet's text frame (same index and columns)."""
-    columns = {name: _text(arrow(frame[name].astype("str"))) for name in frame.columns}
+    columns = {name: _text(uninert(arrow(frame[name].astype("str")))) for name in frame.columns}
     for name in RUT_COLUMNS[sheet]:
         columns[name] = _rut(columns[name])
     if sheet == PERSONAS:

@@ -4,11 +4,17 @@
 values), deactivations and counts — that can be shown, stored and applied later by
 ``loaders.apply.apply_plan``. A dry run is this plan, not applied. Everything is vectorized
 over the key index; normalized text is compared, so cosmetic differences change nothing.
+
+An optional column absent from the upload is *not provided* (SPEC §1): the diff ignores it,
+changed rows carry its stored value and the apply leaves it alone; new rows get blank (the
+default, for ``perfil``). A column present with blank cells clears them, and clearing too many
+stored values of one column is a mass change, like deactivating too many rows (SPEC §3).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loaders.store import FIELDS, KEYS
-from orgload.columns import PERSONAS, UNIDADES
+from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from schemas.report import Issue
-from schemas.text import arrow
+from schemas.text import arrow, flags
 
 ENTITIES = (UNIDADES, PERSONAS)
 MASS_CHANGE_SHARE = 0.20
@@ -39,6 +45,12 @@ class EntityPlan:
     deactivations: pd.DataFrame  # current values of the rows to deactivate
     unchanged: int
     active_before: int
+    # Optional columns the upload did not provide: the rows in ``updates`` carry their stored
+    # values there, and the apply never writes them.
+    kept: tuple[str, ...] = ()
+    # Per column the upload provides: stored non-empty values of active rows it would blank.
+    blanked: dict[str, int] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # column → header as written
 
     @property
     def reactivated(self) -> int:
@@ -57,7 +69,8 @@ class EntityPlan:
         return not (len(self.inserts) or len(self.updates) or len(self.deactivations))
 
     def deactivation_limit(self) -> int:
-        """More deactivations than this is a mass change: max(20 % of active rows, 10)."""
+        """More deactivations (or blanked values of one column) than this is a mass change:
+        max(20 % of active rows, 10)."""
         return max(math.floor(MASS_CHANGE_SHARE * self.active_before), MASS_CHANGE_FLOOR)
 
     def preview(self, rows: int = PREVIEW_ROWS) -> dict[str, Any]:
@@ -122,14 +135,25 @@ def _rows(
     return _objects(frame.iloc[positions], fields).set_axis(index)
 
 
-def plan_entity(entity: str, upload: pd.DataFrame, current: pd.DataFrame) -> EntityPlan:
+def plan_entity(
+    entity: str,
+    upload: pd.DataFrame,
+    current: pd.DataFrame,
+    headers: Mapping[str, str] | None = None,
+) -> EntityPlan:
     """Diff one entity: ``upload`` is the normalized sheet, ``current`` from ``fetch_current``.
+
+    ``headers`` are the columns the upload has (canonical name → header as written); an
+    optional column missing from them is not provided and keeps its stored values. None: the
+    upload provides every column.
 
     Positional and vectorized over Arrow arrays: one hash lookup of the upload's keys in the
     current keys, then a column-by-column comparison of the matched rows. Only the rows that
     change become the plan's object frames.
     """
-    key, fields = KEYS[entity], FIELDS[entity]
+    key, fields, spec = KEYS[entity], FIELDS[entity], SHEETS[entity]
+    provided = fields if headers is None else [f for f in fields if f in headers]
+    kept = tuple(f for f in fields if f not in provided and not spec.column(f).required)
     new_keys = upload[key].reset_index(drop=True).rename(key)
     old_keys = current.index.rename(key)
     active = current["active"].to_numpy(bool)
@@ -142,13 +166,21 @@ def plan_entity(entity: str, upload: pd.DataFrame, current: pd.DataFrame) -> Ent
     matched = position[known]
     take_new = None if known.all() else pa.array(np.flatnonzero(known))
     take_old = pa.array(matched)
+    was_active = active[matched]
     same = np.ones(len(matched), dtype=bool)
+    blanked: dict[str, int] = {}
     for name in fields:
+        if name in kept:
+            continue
         a = arrow(upload[name])
         a = a if take_new is None else a.take(take_new)
         b = arrow(current[name]).take(take_old)
         same &= _same(a, b).to_numpy(zero_copy_only=False)
-    changed = ~same | ~active[matched]
+        if a.null_count and spec.column(name).nullable:  # a blank cell clears the value
+            cleared = flags(a.is_null()) & flags(pc.not_equal(b, "")) & was_active
+            if count := int(np.count_nonzero(cleared)):
+                blanked[name] = count
+    changed = ~same | ~was_active
     updated_new = np.flatnonzero(known)[changed]
     updated_old = matched[changed]
     still_there = np.zeros(len(current), dtype=bool)
@@ -158,46 +190,66 @@ def plan_entity(entity: str, upload: pd.DataFrame, current: pd.DataFrame) -> Ent
     before = _rows(current, old_keys, updated_old, fields).assign(
         active=active[updated_old], load_id=load_ids[updated_old]
     )
+    updates = _rows(upload, new_keys, updated_new, fields)
+    for name in kept:  # not provided: the row keeps (and its log shows) the stored value
+        updates[name] = pd.Series(before[name].to_numpy(object), updates.index, dtype=object)
     return EntityPlan(
         entity=entity,
         inserts=_rows(upload, new_keys, np.flatnonzero(~known), fields),
-        updates=_rows(upload, new_keys, updated_new, fields),
+        updates=updates,
         before=before,
         deactivations=_rows(current, old_keys, gone, fields).assign(load_id=load_ids[gone]),
         unchanged=int(len(matched) - changed.sum()),
         active_before=int(active.sum()),
+        kept=kept,
+        blanked=blanked,
+        headers=dict(headers) if headers is not None else {},
     )
 
 
 def plan_changes(
-    uploads: dict[str, pd.DataFrame], current: dict[str, pd.DataFrame], base_version: int = 0
+    uploads: dict[str, pd.DataFrame],
+    current: dict[str, pd.DataFrame],
+    base_version: int = 0,
+    headers: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Plan:
-    """The plan of a whole upload against the current data of its client."""
+    """The plan of a whole upload against the current data of its client.
+
+    ``headers``: per sheet, the columns the upload has (``ValidatedUpload.headers``); a sheet
+    not in it (or None) provides every column.
+    """
+    given = headers or {}
     return Plan(
-        {name: plan_entity(name, uploads[name], current[name]) for name in ENTITIES},
+        {
+            name: plan_entity(name, uploads[name], current[name], given.get(name))
+            for name in ENTITIES
+        },
         base_version=base_version,
     )
 
 
 def mass_change_issues(plan: Plan, *, first_load: bool) -> list[Issue]:
-    """The ``mass_change`` errors of a plan (none on a client's first load)."""
+    """The ``mass_change`` errors of a plan (none on a client's first load): one per entity
+    deactivating too many rows, one per column blanking too many stored values."""
     if first_load:
         return []
     issues = []
     for name, entity in plan.entities.items():
         limit = entity.deactivation_limit()
+        params = {"active": entity.active_before, "entity": name, "limit": limit}
         count = len(entity.deactivations)
         if count > limit:
-            issues.append(
-                Issue(
-                    code="mass_change",
-                    sheet=name,
-                    params={
-                        "count": count,
-                        "active": entity.active_before,
-                        "entity": name,
-                        "limit": limit,
-                    },
+            issues.append(Issue(code="mass_change", sheet=name, params={"count": count, **params}))
+        for column, blanked in entity.blanked.items():
+            if blanked > limit:
+                issues.append(
+                    Issue(
+                        code="mass_change",
+                        key="mass_change/blanked",
+                        sheet=name,
+                        column=column,
+                        header=entity.headers.get(column),
+                        params={"count": blanked, **params},
+                    )
                 )
-            )
     return issues

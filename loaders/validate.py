@@ -27,11 +27,17 @@ Progress = Callable[[str], None]
 
 @dataclass(slots=True)
 class ValidatedUpload:
-    """The report of an upload and, for each sheet read, its text as read and normalized."""
+    """The report of an upload and, for each sheet read, its text as read and normalized.
+
+    ``headers``: per sheet, the canonical columns the file has and their header as written.
+    An optional column absent from it is *not provided* (SPEC §1): the load keeps its stored
+    values. Kept apart from ``raw``, which a load frees early.
+    """
 
     report: Report
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     raw: dict[str, RawSheet] = field(default_factory=dict)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -77,7 +83,8 @@ def validate_upload(
     # allocator keeps freed pages for Arrow alone; hand them back, so that what comes next in
     # a load (Python objects, the database driver) does not grow the process past them.
     pa.default_memory_pool().release_unused()
-    return ValidatedUpload(report, frames, dict(upload.sheets))
+    headers = {name: dict(sheet.headers) for name, sheet in upload.sheets.items()}
+    return ValidatedUpload(report, frames, dict(upload.sheets), headers)
 
 
 def _report_missing_sheets(upload: RawUpload, report: Report) -> None:

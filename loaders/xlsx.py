@@ -8,40 +8,68 @@ each). Only the parse happens ahead: the parsed sheets are turned into text colu
 workbook that passes the size checks ``loaders.read`` applies is parsed ahead; anything else —
 no call, another file, a file changed since — is parsed when ``loaders.read`` asks for it, and
 a parse that failed ahead raises the same error when its result is taken.
+
+Before calamine sees a workbook, ``inspect_workbook`` reads the parts calamine will read in one
+bounded streaming pass: every part is inflated from its raw deflate stream against the archive's
+byte budget (declared sizes may lie; calamine inflates the real stream), and the worksheets of
+the upload are scanned for cells beyond the row and column limits. calamine lays a sheet out as
+one dense block from its first to its last cell holding something, so one value at
+``XFD200000`` would make it allocate ~200,000 × 16,384 cells and abort the process; the
+shared-string table's ``uniqueCount`` is reserved up front the same way. The sheet's
+``<dimension>`` is not used: calamine ignores it, it may be small while a cell lies far away,
+and Excel widens it for cells that only carry formatting, which calamine skips.
 """
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import NoReturn
 
 import python_calamine
 
-from loaders.limits import ZIP_MAGIC, Limits, check_expansion, check_file, refuse
+from loaders.limits import (
+    ZIP_MAGIC,
+    Inflation,
+    Limits,
+    UnreadableUploadError,
+    check_expansion,
+    check_file,
+    open_regular,
+    open_zip,
+    read_head,
+    refuse,
+)
 from orgload.columns import canonical_sheet
+from schemas.report import Issue
 
 # (sheet name as written, label for messages, the parsed sheet; None for a sheet that is not
 # one of ours, which is listed but not parsed)
 Worksheet = tuple[str, str, python_calamine.CalamineSheet | None]
 
 _Stamp = tuple[int, int]  # size and modification time: the file parsed is the file read
-_ahead: dict[Path, tuple[_Stamp, Future[list[Worksheet]]]] = {}
+_ahead: dict[Path, tuple[_Stamp, Limits, Future[list[Worksheet]]]] = {}
 _lock = threading.Lock()
 
 
-def worksheets(path: Path) -> list[Worksheet]:
+def worksheets(path: Path, limits: Limits | None = None) -> list[Worksheet]:
     """The worksheets of a workbook, parsed; taken from ``parse_ahead`` when it parsed this
-    very file."""
+    very file under the same limits."""
+    limits = limits or Limits()
     with _lock:
         started = _ahead.pop(path.resolve(), None)
     if started is not None:
-        stamp, future = started
-        if stamp == _stamp(path):
+        stamp, ahead_limits, future = started
+        if stamp == _stamp(path) and ahead_limits == limits:
             return future.result()
-    return _parse(path)
+    return _parse(path, limits)
 
 
 def parse_ahead(paths: Sequence[Path], limits: Limits) -> None:
@@ -58,17 +86,17 @@ def parse_ahead(paths: Sequence[Path], limits: Limits) -> None:
         with _lock:
             if key in _ahead:
                 continue
-            _ahead[key] = (stamp, future)
+            _ahead[key] = (stamp, limits, future)
         threading.Thread(
-            target=_run, args=(future, path), name=f"parse {path.name}", daemon=True
+            target=_run, args=(future, path, limits), name=f"parse {path.name}", daemon=True
         ).start()
 
 
-def _run(future: Future[list[Worksheet]], path: Path) -> None:
+def _run(future: Future[list[Worksheet]], path: Path, limits: Limits) -> None:
     if not future.set_running_or_notify_cancel():
         return
     try:
-        future.set_result(_parse(path))
+        future.set_result(_parse(path, limits))
     except BaseException as exc:  # noqa: BLE001 - handed to the reader, which reports it
         future.set_exception(exc)
 
@@ -81,20 +109,20 @@ def _stamp(path: Path) -> _Stamp:
 def _is_workbook(path: Path, limits: Limits) -> bool:
     """An .xlsx within the size limits (the checks ``loaders.read`` makes before parsing)."""
     size = check_file(path, limits)
-    with path.open("rb") as handle:
-        if not handle.read(4).startswith(ZIP_MAGIC):
-            return False
-    with zipfile.ZipFile(path) as archive:
+    if not read_head(path, 4).startswith(ZIP_MAGIC):
+        return False
+    with open_regular(path) as handle, open_zip(handle, path.name) as archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
         check_expansion(path.name, size, sum(m.file_size for m in members), limits)
         return any(m.filename == "xl/workbook.xml" for m in members)
 
 
-def _parse(path: Path) -> list[Worksheet]:
+def _parse(path: Path, limits: Limits) -> list[Worksheet]:
+    inspect_workbook(path, limits)  # raises before calamine could allocate beyond the limits
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError as exc:
-        raise refuse("unreadable_file", "unreadable_file/xls", path.name) from exc
+        raise refuse("unreadable_file", "unreadable_file/encrypted", path.name) from exc
     except (python_calamine.CalamineError, ValueError, OSError) as exc:
         raise refuse(
             "unreadable_file", "unreadable_file/corrupt", path.name, detail=str(exc)[:120]
@@ -112,3 +140,438 @@ def _parse(path: Path) -> list[Worksheet]:
     finally:
         workbook.close()
     return result
+
+
+# --- the bounded inspection ---------------------------------------------------------------
+
+WORKSHEETS = "xl/worksheets/"  # calamine reads a worksheet only from under this folder
+# Bytes of a chunk's end scanned again with the next chunk, so that no tag is missed where a
+# chunk is cut; a cell reference longer than this is not one calamine could place anyway.
+_OVERLAP = 256
+_BEHIND = 16  # and bytes kept before it, for look-behinds (``</x:c>`` is no unusual cell)
+_PART_SUFFIXES = (".xml", ".rels")
+# The namespace prefix of a worksheet's root element (``x:`` in files of the OpenXML SDK);
+# its cells are expected to carry the same one.
+_ROOT = re.compile(rb"<([A-Za-z_][\w.-]*:)?worksheet[\s>/]")
+_ROOT_WITHIN = 4096  # bytes of a part the root element is looked for in
+_SST_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sst\b([^>]*)>")
+_UNIQUE_COUNT = re.compile(rb"""\suniqueCount\s*=\s*["']\s*([0-9]+)""")
+_SHEET_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sheet\b([^>]*)>")
+_RELATIONSHIP_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Relationship\b([^>]*)>")
+_ATTRIBUTE = re.compile(rb"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?(row|c)(?=[\s/>])([^>]*)>")
+_REFERENCE = re.compile(rb"""\sr\s*=\s*["']([A-Za-z]*)([0-9]*)["']""")
+_WORKBOOK_PART_MAX = 16_000_000  # workbook.xml and its relationships are small
+# A shared-string table may declare this many strings unchecked (calamine reserves ~24 bytes
+# each up front: 24 MB); more must be there, counted.
+_STRINGS_TRUSTED = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Far:
+    """The first cell found beyond the limits in a worksheet part."""
+
+    row: int  # 1-based, as Excel numbers it
+    column: int  # 1-based
+
+    @property
+    def cell(self) -> str:
+        return f"{column_letters(self.column)}{self.row}"
+
+
+def inspect_workbook(path: Path, limits: Limits) -> None:
+    """Refuse, before calamine parses anything, a workbook that would take it past the limits:
+    parts inflating past the archive's budget, a worksheet of the upload holding a cell beyond
+    ``max_columns`` or ``max_rows`` data rows, a shared-string table declaring more strings
+    than it holds. Reads each part once, a chunk at a time; never raises for a good workbook.
+    """
+    name = path.name
+    with open_regular(path) as handle:
+        size = handle.seek(0, 2)
+        handle.seek(0)
+        try:
+            archive = open_zip(handle, name)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+            raise refuse(
+                "unreadable_file", "unreadable_file/corrupt", name, detail=type(exc).__name__
+            ) from exc
+        with archive:
+            inflation = Inflation(name, handle, size, limits)
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len({m.filename for m in members}) != len(members):
+                # Readers disagree on which copy of a repeated part they take; Excel never
+                # writes one.
+                raise refuse(
+                    "unreadable_file", "unreadable_file/corrupt", name, detail="repeated parts"
+                )
+            sheets, read = _sheet_parts(archive, inflation)
+            for member in members:
+                part = member.filename.replace("\\", "/").lower()
+                if member.filename in read:
+                    continue
+                if part.startswith(WORKSHEETS) and not part.endswith(".rels"):
+                    # whatever its extension: a relationship may name any part there
+                    sheet, used = sheets.get(part, (member.filename, True))
+                    if used:
+                        _check_worksheet(inflation, member, sheet, limits)
+                    continue  # a sheet of no use to the upload: calamine never reads it
+                if part.endswith("sharedstrings.xml"):
+                    _check_shared_strings(inflation, member)
+                    continue
+                if not part.endswith(_PART_SUFFIXES):
+                    continue  # images, printer settings, VBA: calamine never reads them
+                for _ in inflation.chunks(member):  # counted against the budget
+                    pass
+
+
+def _sheet_parts(
+    archive: zipfile.ZipFile, inflation: Inflation
+) -> tuple[dict[str, tuple[str, bool]], set[str]]:
+    """Each worksheet part (lower-cased name) → (its sheet's name, whether the upload uses
+    it), resolved as calamine resolves them; also the parts read to tell. Empty when that
+    cannot be told for sure: then every worksheet part is checked."""
+    try:
+        workbook = archive.getinfo("xl/workbook.xml")
+        relations = archive.getinfo("xl/_rels/workbook.xml.rels")
+    except KeyError:
+        return {}, set()
+    read: set[str] = set()
+    relations_xml = _read_small(inflation, relations)
+    if relations_xml is None:
+        return {}, read
+    read.add(relations.filename)
+    targets: dict[bytes, str] = {}
+    for attributes in _RELATIONSHIP_TAG.findall(relations_xml):
+        values = _attributes(attributes)
+        if b"Id" in values and b"Target" in values:
+            targets[values[b"Id"]] = html.unescape(values[b"Target"].decode("utf-8", "replace"))
+    workbook_xml = _read_small(inflation, workbook)
+    if workbook_xml is None:
+        return {}, read
+    read.add(workbook.filename)
+    parts: dict[str, tuple[str, bool]] = {}
+    for attributes in _SHEET_TAG.findall(workbook_xml):
+        values = _attributes(attributes)
+        relation = values.get(b"r:id", values.get(b"relationships:id"))
+        if relation is None or relation not in targets or b"name" not in values:
+            return {}, read
+        part = _resolve(targets[relation]).lower()
+        sheet = html.unescape(values[b"name"].decode("utf-8", "replace"))
+        # a name written with entities is checked whatever it says: readers may unescape
+        # it differently
+        used = canonical_sheet(sheet) is not None or b"&" in values[b"name"]
+        known, was_used = parts.get(part, (sheet, False))
+        parts[part] = (sheet if used else known, was_used or used)
+    return parts, read
+
+
+def _read_small(inflation: Inflation, member: zipfile.ZipInfo) -> bytes | None:
+    """A small part whole (the workbook, its relationships), or None past
+    ``_WORKBOOK_PART_MAX``."""
+    parts, size = [], 0
+    for data in inflation.chunks(member):
+        size += len(data)
+        if size > _WORKBOOK_PART_MAX:
+            return None
+        parts.append(data)
+    return b"".join(parts)
+
+
+def _resolve(target: str) -> str:
+    """A relationship target as calamine turns it into a part name."""
+    if target.startswith("/xl/"):
+        return target[1:]
+    if target.startswith("xl/"):
+        return target
+    return f"xl/{target}"
+
+
+def _attributes(text: bytes) -> dict[bytes, bytes]:
+    return {m[1]: m[2] or m[3] for m in _ATTRIBUTE.finditer(text)}
+
+
+def _check_worksheet(
+    inflation: Inflation, member: zipfile.ZipInfo, sheet: str, limits: Limits
+) -> None:
+    """Refuse the sheet if any cell holding something lies beyond the limits.
+
+    Cells are ``<c r="B7" …>``; self-closing ones hold only formatting, and calamine skips
+    them. One regular expression finds a reference beyond the limits, so a cell costs no
+    Python work; a part with cells written otherwise is counted through instead.
+    """
+    spent = inflation.spent
+    carry, start = b"", 0  # the end of the previous chunk; where the new bytes start in it
+    patterns: _CellPatterns | None = None
+    for data in inflation.chunks(member):
+        buffer = carry + data
+        if patterns is None:
+            if len(buffer) < _ROOT_WITHIN:
+                carry = buffer
+                continue
+            patterns = _patterns_of(buffer, limits)
+        limit = max(len(buffer) - _OVERLAP, start)  # a match starting after it: next time
+        if _scan(buffer, start, limit, patterns, inflation.name, sheet, limits):
+            break
+        keep = max(limit - _BEHIND, 0)  # a few bytes before, for the look-behinds
+        carry, start = buffer[keep:], limit - keep
+    else:
+        patterns = patterns or _patterns_of(carry, limits)
+        if not _scan(carry, start, len(carry), patterns, inflation.name, sheet, limits):
+            return
+    inflation.spent = spent  # the part is inflated again, not twice over the budget
+    _check_by_counting(inflation, member, sheet, limits)
+
+
+def _patterns_of(head: bytes, limits: Limits) -> _CellPatterns:
+    root = _ROOT.search(head, 0, _ROOT_WITHIN)
+    return _cell_patterns(limits, (root[1] or b"") if root is not None else b"")
+
+
+def _scan(
+    buffer: bytes,
+    start: int,
+    limit: int,
+    patterns: _CellPatterns,
+    name: str,
+    sheet: str,
+    limits: Limits,
+) -> bool:
+    """Refuse a cell of ``buffer`` (starting from ``start``, before ``limit``) beyond the
+    limits; True when the part turns out to be written unusually, and must be counted
+    through."""
+
+    def before_limit(pattern: re.Pattern[bytes]) -> bool:
+        found = pattern.search(buffer, start)
+        return found is not None and found.start() < limit
+
+    if any(before_limit(other) for other in patterns.other_prefixes):
+        return True
+    if not before_limit(patterns.screen):
+        return False
+    if before_limit(patterns.unusual):
+        return True
+    for match in patterns.far.finditer(buffer, start):
+        if match.start() >= limit:
+            break
+        if _holds_value(buffer, match.end()):
+            _refuse_far(name, sheet, _cell_at(buffer, match.start()), limits)
+    return False
+
+
+def _holds_value(buffer: bytes, start: int) -> bool:
+    """Whether the tag going on at ``start`` is an opening tag (``<c …>``), not ``<c …/>``;
+    a tag whose end is not in sight counts as holding a value."""
+    end = buffer.find(b">", start)
+    return end < 0 or buffer[end - 1 : end] != b"/"
+
+
+def _cell_at(buffer: bytes, start: int) -> _Far:
+    found = _REFERENCE.search(buffer, start, start + _OVERLAP)
+    if found is None:
+        return _Far(0, 0)
+    return _Far(_row_number(found[2]), _column_number(found[1]))
+
+
+_HUGE = 10**12  # a reference this far is beyond any limit; longer ones are not converted
+
+
+def _row_number(digits: bytes) -> int:
+    digits = digits.lstrip(b"0")
+    return int(digits) if len(digits) <= 12 else _HUGE
+
+
+def _column_number(letters: bytes) -> int:
+    return column_number(letters.decode("ascii")) if len(letters) <= 8 else _HUGE
+
+
+def _check_by_counting(
+    inflation: Inflation, member: zipfile.ZipInfo, sheet: str, limits: Limits
+) -> None:
+    """The slow, exact pass for parts written unusually (cells without a reference, a
+    namespace prefix): follows rows and cells as calamine places them (a row without ``r``
+    follows the previous one; a cell without ``r`` takes the next column)."""
+    row, column = 0, 0  # 0-based, as calamine counts
+
+    def place(tags: list[tuple[bytes, bytes, bytes]]) -> None:
+        nonlocal row, column
+        for closing, tag, attributes in tags:
+            if tag == b"row":
+                if not closing:
+                    found = _REFERENCE.search(attributes)
+                    if found is not None and found[2]:
+                        row = _row_number(found[2]) - 1
+                if closing or attributes.endswith(b"/"):
+                    row, column = row + 1, 0
+                continue
+            if closing:
+                continue
+            found = _REFERENCE.search(attributes)
+            at_row, at_column = row, column
+            if found is not None:
+                if found[2]:
+                    at_row = _row_number(found[2]) - 1
+                if found[1]:
+                    at_column = column = _column_number(found[1]) - 1
+            column += 1
+            if attributes.endswith(b"/"):
+                continue  # formatting only
+            if at_row > limits.max_rows or at_column >= limits.max_columns:
+                _refuse_far(inflation.name, sheet, _Far(at_row + 1, at_column + 1), limits)
+
+    carry = b""
+    for data in inflation.chunks(member):
+        buffer = carry + data
+        cut = buffer.rfind(b"<")
+        if cut < 0 or len(buffer) - cut > _OVERLAP:
+            cut = len(buffer)
+        place(_TAG.findall(buffer, 0, cut))
+        carry = buffer[cut:]
+    place(_TAG.findall(carry))
+
+
+def _refuse_far(name: str, sheet: str, far: _Far, limits: Limits) -> NoReturn:
+    raise UnreadableUploadError(
+        Issue(
+            code="file_too_large",
+            key="file_too_large/range",
+            sheet=canonical_sheet(sheet),
+            params={
+                "file": name,
+                "sheet_name": sheet[:60],
+                "cell": far.cell,
+                "max_columns": limits.max_columns,
+                "max_column": column_letters(limits.max_columns),
+                "max_rows": limits.max_rows,
+            },
+        )
+    )
+
+
+def _check_shared_strings(inflation: Inflation, member: zipfile.ZipInfo) -> None:
+    """calamine reserves room for ``uniqueCount`` strings before reading one: a table that
+    declares more strings than it holds is refused (it is no table Excel wrote)."""
+    declared: int | None = None
+    held = 0
+    head = b""
+    for data in inflation.chunks(member):
+        if declared is None:
+            head += data
+            start = _SST_START.search(head)
+            if start is not None:
+                count = _UNIQUE_COUNT.search(start[1])
+                declared = int(count[1]) if count is not None else -1
+            elif len(head) > 1 << 16:
+                declared = -1
+        if declared is None or declared > _STRINGS_TRUSTED:
+            # ``<si`` opens a string, prefixed or not; an overcount only makes this laxer
+            held += data.count(b"<si") + data.count(b":si")
+    if declared is not None and declared > max(held + 1024, _STRINGS_TRUSTED):
+        raise refuse(
+            "unreadable_file",
+            "unreadable_file/corrupt",
+            inflation.name,
+            detail=f"the shared strings declare {declared} strings and hold {held}",
+        )
+
+
+# --- cell references ----------------------------------------------------------------------
+
+
+def column_letters(number: int) -> str:
+    """Excel's letters of a 1-based column number (1 → A, 200 → GR, 16384 → XFD)."""
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def column_number(letters: str) -> int:
+    """The 1-based column number of Excel's letters, in either case (0 for none)."""
+    number = 0
+    for letter in letters.upper():
+        number = number * 26 + ord(letter) - ord("A") + 1
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class _CellPatterns:
+    """The regular expressions a worksheet part is scanned with, for cells written
+    ``<c r="…`` (or ``<x:c r="…`` throughout). Each starts with a literal, which ``re``
+    finds fast; no Python work is done per cell.
+
+    ``screen`` finds, in one pass, any cell tag worth a closer look: a reference that may lie
+    beyond the limits (a few letters or many digits), or a tag written otherwise. Only a
+    chunk it finds something in is searched with ``far`` (a reference beyond ``max_columns``
+    or ``max_rows`` data rows, the header being row 1) and ``unusual`` (no reference, another
+    attribute first), after which the part is counted through. ``other_prefixes`` finds cell
+    tags under another namespace prefix: always searched.
+    """
+
+    screen: re.Pattern[bytes]
+    far: re.Pattern[bytes]
+    unusual: re.Pattern[bytes]
+    other_prefixes: tuple[re.Pattern[bytes], ...]
+
+
+@lru_cache(maxsize=8)
+def _cell_patterns(limits: Limits, prefix: bytes) -> _CellPatterns:
+    tag = b"<" + re.escape(prefix) + b"c"
+    letters = len(column_letters(limits.max_columns))
+    digits = len(str(limits.max_rows + 1))
+    maybe_far = b"[A-Za-z]{%d}" % letters
+    if letters > 1:
+        maybe_far += b"|[A-Za-z]{1,%d}[0-9]{%d}" % (letters - 1, digits)
+    written_otherwise = rb'[\t\n\r>/]| (?!r=")'
+    beyond_column = _letters_above(column_letters(limits.max_columns))
+    beyond_row = _number_above(limits.max_rows + 1)
+    others: tuple[re.Pattern[bytes], ...]
+    if prefix:
+        name = re.escape(prefix[:-1])
+        other = rb":c(?<!<" + name + rb":c)(?<!/" + name + rb":c)[\t\n\r >/]"
+        others = (re.compile(other), re.compile(rb"<c[\t\n\r >/]"))
+    else:
+        others = (re.compile(rb":c[\t\n\r >/]"),)
+    return _CellPatterns(
+        screen=re.compile(tag + rb'(?: r="(?:' + maybe_far + rb")|" + written_otherwise + b")"),
+        far=re.compile(tag + rb' r="(?:' + beyond_column + rb"|[A-Za-z]++" + beyond_row + rb")"),
+        unusual=re.compile(tag + b"(?:" + written_otherwise + b")"),
+        other_prefixes=others,
+    )
+
+
+def _letters_above(limit: str) -> bytes:
+    """A run of column letters (either case) naming a column after ``limit``; the run must be
+    followed by a digit, as in a reference."""
+    width = len(limit)
+    options = [b"[A-Za-z]{%d}" % (width + 1)]
+    for i, letter in enumerate(limit):
+        if letter == "Z":
+            continue
+        same = b"".join(b"[%s%s]" % (c.encode(), c.lower().encode()) for c in limit[:i])
+        after = chr(ord(letter) + 1)
+        rest = width - i - 1
+        options.append(
+            same
+            + b"[%s-Z%s-z]" % (after.encode(), after.lower().encode())
+            + (b"[A-Za-z]{%d}" % rest if rest else b"")
+            + b"[0-9]"
+        )
+    return b"(?:" + b"|".join(options) + b")"
+
+
+def _number_above(limit: int) -> bytes:
+    """A run of digits (leading zeros allowed) for a number greater than ``limit``."""
+    digits = str(limit)
+    options = [b"[1-9][0-9]{%d}" % len(digits)]
+    for i, digit in enumerate(digits):
+        if digit == "9":
+            continue
+        rest = len(digits) - i - 1
+        options.append(
+            digits[:i].encode()
+            + b"[%d-9]" % (int(digit) + 1)
+            + (b"[0-9]{%d}" % rest if rest else b"")
+            + b"(?![0-9])"
+        )
+    return b"0*(?:" + b"|".join(options) + b")"

@@ -45,6 +45,8 @@ class ColumnSpec:
     - ``stored_length``: the ``String(n)`` of a column with no ``max_length`` rule, whose
       values are bounded by another rule (a valid RUT, a known profile).
     - ``kind``: ``text``, or ``date`` (ISO text in the upload, a ``Date`` in the database).
+    - ``title_es``, ``title_en``: the header the template writes (``orgload template``), which
+      messages show too; each one is matched to the column like any alias.
     """
 
     name: str
@@ -54,6 +56,12 @@ class ColumnSpec:
     default: str | None = None
     stored_length: int | None = None
     kind: ColumnKind = "text"
+    title_es: str = ""
+    title_en: str = ""
+
+    def title(self, lang: str = "es") -> str:
+        """The column's header in the template (``orgload template``) and in messages."""
+        return (self.title_en if lang == "en" else self.title_es) or self.name
 
     @property
     def nullable(self) -> bool:
@@ -76,6 +84,12 @@ class SheetSpec:
     aliases: tuple[str, ...]
     columns: tuple[ColumnSpec, ...]
     key: str
+    title_es: str = ""
+    title_en: str = ""
+
+    def title(self, lang: str = "es") -> str:
+        """The sheet's name in the template (``orgload template``) and in messages."""
+        return (self.title_en if lang == "en" else self.title_es) or self.name
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -89,32 +103,126 @@ UNIDADES_SHEET = SheetSpec(
     UNIDADES,
     ("units", "org_units"),
     (
-        ColumnSpec("codigo_unidad", ("unit_code",), True, CODE_MAX),
-        ColumnSpec("nombre_unidad", ("unit_name",), True, NAME_MAX),
-        ColumnSpec("codigo_unidad_padre", ("parent_unit_code",), False, CODE_MAX),
-        ColumnSpec("centro_costo", ("cost_center",), False, CODE_MAX),
-        ColumnSpec("rut_jefatura", ("manager_rut",), False, stored_length=RUT_STORED),
+        ColumnSpec(
+            "codigo_unidad",
+            ("unit_code",),
+            True,
+            CODE_MAX,
+            title_es="Código Unidad",
+            title_en="Unit Code",
+        ),
+        ColumnSpec(
+            "nombre_unidad",
+            ("unit_name",),
+            True,
+            NAME_MAX,
+            title_es="Nombre Unidad",
+            title_en="Unit Name",
+        ),
+        ColumnSpec(
+            "codigo_unidad_padre",
+            ("parent_unit_code",),
+            False,
+            CODE_MAX,
+            title_es="Código Unidad Padre",
+            title_en="Parent Unit Code",
+        ),
+        ColumnSpec(
+            "centro_costo",
+            ("cost_center",),
+            False,
+            CODE_MAX,
+            title_es="Centro Costo",
+            title_en="Cost Center",
+        ),
+        ColumnSpec(
+            "rut_jefatura",
+            ("manager_rut",),
+            False,
+            stored_length=RUT_STORED,
+            title_es="RUT Jefatura",
+            title_en="Manager RUT",
+        ),
     ),
     key="codigo_unidad",
+    title_es="Unidades",
+    title_en="Units",
 )
 
 PERSONAS_SHEET = SheetSpec(
     PERSONAS,
     ("people", "colaboradores", "employees"),
     (
-        ColumnSpec("rut", ("national_id",), True, stored_length=RUT_STORED),
-        ColumnSpec("nombres", ("first_names",), True, TEXT_MAX),
-        ColumnSpec("apellidos", ("last_names",), True, TEXT_MAX),
-        ColumnSpec("email", ("correo", "correo_electronico"), True, EMAIL_MAX),
-        ColumnSpec("codigo_unidad", ("unit_code",), True, CODE_MAX),
-        ColumnSpec("cargo", ("position",), False, TEXT_MAX),
-        ColumnSpec("rut_jefatura", ("manager_rut",), False, stored_length=RUT_STORED),
-        ColumnSpec("fecha_ingreso", ("hire_date",), False, kind="date"),
         ColumnSpec(
-            "perfil", ("profile",), False, default=DEFAULT_PROFILE, stored_length=PROFILE_STORED
+            "rut",
+            ("national_id",),
+            True,
+            stored_length=RUT_STORED,
+            title_es="RUT",
+            title_en="National ID",
+        ),
+        ColumnSpec(
+            "nombres",
+            ("first_names",),
+            True,
+            TEXT_MAX,
+            title_es="Nombres",
+            title_en="First Names",
+        ),
+        ColumnSpec(
+            "apellidos",
+            ("last_names",),
+            True,
+            TEXT_MAX,
+            title_es="Apellidos",
+            title_en="Last Names",
+        ),
+        ColumnSpec(
+            "email",
+            ("correo", "correo_electronico"),
+            True,
+            EMAIL_MAX,
+            title_es="Email",
+            title_en="Email",
+        ),
+        ColumnSpec(
+            "codigo_unidad",
+            ("unit_code",),
+            True,
+            CODE_MAX,
+            title_es="Código Unidad",
+            title_en="Unit Code",
+        ),
+        ColumnSpec("cargo", ("position",), False, TEXT_MAX, title_es="Cargo", title_en="Position"),
+        ColumnSpec(
+            "rut_jefatura",
+            ("manager_rut",),
+            False,
+            stored_length=RUT_STORED,
+            title_es="RUT Jefatura",
+            title_en="Manager RUT",
+        ),
+        ColumnSpec(
+            "fecha_ingreso",
+            ("hire_date",),
+            False,
+            kind="date",
+            title_es="Fecha Ingreso",
+            title_en="Hire Date",
+        ),
+        ColumnSpec(
+            "perfil",
+            ("profile",),
+            False,
+            default=DEFAULT_PROFILE,
+            stored_length=PROFILE_STORED,
+            title_es="Perfil",
+            title_en="Profile",
         ),
     ),
     key="rut",
+    title_es="Personas",
+    title_en="People",
 )
 
 SHEETS: dict[str, SheetSpec] = {UNIDADES: UNIDADES_SHEET, PERSONAS: PERSONAS_SHEET}

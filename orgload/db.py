@@ -32,13 +32,13 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.types import TypeDecorator
 
 from orgload.columns import PERSONAS_SHEET, UNIDADES_SHEET, SheetSpec
-from orgload.errors import DatabaseUnavailableError
-from orgload.settings import Settings
+from orgload.errors import ConfigurationError, DatabaseUnavailableError
+from orgload.settings import Settings, ensure_home
 
 log = logging.getLogger(__name__)
 
@@ -235,12 +235,26 @@ def make_engine(settings: Settings) -> Engine:
     """The engine for the configured database; SQLite gets WAL, a busy timeout and IMMEDIATE
     transactions so that concurrent writers queue instead of failing."""
     url = settings.resolved_database_url
-    if url.startswith("sqlite"):
-        settings.home.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60})
-        _configure_sqlite(engine)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        if url.startswith("sqlite"):
+            # The default database lives in ORGLOAD_HOME (with its -wal/-shm files): a home
+            # that cannot be written is refused here, in one line, not by SQLite later.
+            ensure_home(settings, writable=settings.database_url is None)
+            engine = create_engine(url, connect_args={"timeout": 60})
+            _configure_sqlite(engine)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError, TypeError) as exc:
+        # A URL that does not parse (``host:port`` not a number) or names a driver that is
+        # not installed. The message never repeats the URL: it may hold a password.
+        raise ConfigurationError(
+            f"invalid configuration: ORGLOAD_DATABASE_URL cannot be used "
+            f"({type(exc).__name__}: {_without_url(str(exc), url)})"
+        ) from exc
+
+
+def _without_url(message: str, url: str) -> str:
+    return message.replace(url, "<ORGLOAD_DATABASE_URL>")
 
 
 @contextmanager
@@ -288,28 +302,61 @@ def reachable(settings: Settings) -> Iterator[None]:
         yield
     except (OperationalError, SAInterfaceError) as exc:
         if _is_connection_problem(exc):
-            raise DatabaseUnavailableError(
-                f"the database is unreachable ({_safe_url(settings)}): {exc.orig}"
-            ) from exc
+            raise unavailable(settings, exc) from exc
         raise
+
+
+def unavailable(settings: Settings, exc: DBAPIError) -> DatabaseUnavailableError:
+    """The one wording of "cannot reach the database", on one line (drivers write several)."""
+    reason = " ".join(str(exc.orig).split())
+    return DatabaseUnavailableError(
+        f"the database is unreachable ({_safe_url(settings)}): {reason}"
+    )
+
+
+def check_connection(settings: Settings, engine: Engine) -> None:
+    """Connect once: any driver error while *connecting* (refused, unknown host, bad login,
+    unknown database, a bad connection option) means the database cannot be used, and is
+    ``DatabaseUnavailableError``. Errors after connecting keep their own meaning."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        raise unavailable(settings, exc) from exc
 
 
 def _is_connection_problem(exc: DBAPIError) -> bool:
     message = str(exc.orig).lower()
-    return exc.connection_invalidated or any(
-        needle in message
-        for needle in (
-            "connection refused",
-            "could not connect",
-            "connection failed",
-            "server closed the connection",
-            "unable to open database file",
-            "terminating connection",
-            "does not exist",
-            "timeout expired",
-            "no such host",
+    return (
+        exc.connection_invalidated
+        or any(
+            needle in message
+            for needle in (
+                "connection refused",
+                "could not connect",
+                "connection failed",
+                "server closed the connection",
+                "unable to open database file",
+                "terminating connection",
+                "does not exist",
+                "timeout expired",
+                "no such host",
+                # name resolution (psycopg, libpq, getaddrinfo wordings)
+                "failed to resolve host",
+                "could not translate host name",
+                "name or service not known",
+                "temporary failure in name resolution",
+                "nodename nor servname",
+            )
         )
+        or _sqlstate(exc).startswith(("08", "57P01", "57P02", "57P03"))
     )
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    """The SQLSTATE of a PostgreSQL error ("" for SQLite or none): class 08 is a connection
+    exception, 57P01-03 a server shutting down or starting."""
+    return str(getattr(exc.orig, "sqlstate", None) or "")
 
 
 def _safe_url(settings: Settings) -> str:

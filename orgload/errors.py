@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+MESSAGE_MAX = 300
+"""The longest message shown on one line (stderr, a flow's log line): longer ones are cut."""
+
 
 class OrgloadError(Exception):
     """Base of every error orgload raises on purpose.
@@ -63,3 +68,31 @@ class RefusedError(OrgloadError):
 
     code = "refused"
     exit_code = 1
+
+
+def _visible(char: str) -> str:
+    """A control, format or line-separator character as ``<U+001B>`` (as reports show it);
+    anything else as itself."""
+    if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+        return f"<U+{ord(char):04X}>"
+    return char
+
+
+def shown(value: object, limit: int = 60, *, repr_: bool = False) -> str:
+    """User-supplied text (a file name, an id) as it may appear inside a message: control and
+    invisible characters spelled ``U+0001`` (a terminal escape is never echoed raw), cut in the
+    middle to ``limit`` characters so the end (a file's extension) stays visible."""
+    text = str(value)
+    if len(text) > limit:  # cut before spelling out, so a ``U+001B`` is never cut in two
+        head = (limit * 2) // 3
+        text = f"{text[:head]}…{text[-(limit - head - 1) :]}"
+    text = "".join(_visible(c) for c in text)
+    return f"'{text}'" if repr_ else text
+
+
+def one_line(message: str, limit: int = MESSAGE_MAX) -> str:
+    """``message`` on one line of at most ``limit`` characters: line breaks and tabs become
+    spaces (a driver's multi-line error, too), other control characters ``U+…``."""
+    flat = " ".join(message.split())
+    text = "".join(_visible(c) for c in flat)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -4,7 +4,9 @@ The rules live in the pandera models (``UnidadesSchema``, ``PersonasSchema``). I
 ``schema.validate(lazy=True)`` — whose failure-case collection costs seconds per thousand bad
 cells — each check is evaluated as the vectorized boolean mask it is, and only failing cells
 become ``Issue`` objects. One cell gets at most one error: the first failing rule, in the
-order the model declares them (``required`` first).
+order the model declares them (``required`` first, then ``invalid_character`` and Excel error
+values, then lengths and shapes). Where the likely cause of a failure can be named (an Excel
+error value, a RUT that Excel turned into a number, a line break), the message says so.
 """
 
 from __future__ import annotations
@@ -17,10 +19,16 @@ import pandas as pd
 import pandera.pandas as pa
 
 from orgload.columns import PERSONAS, PROFILES, SHEETS, UNIDADES
+from schemas.checks import first_control_character, is_digits, is_scientific
 from schemas.dates import hire_date_bounds
+from schemas.fields import EXCEL_ERROR_CHECK
 from schemas.personas import PersonasSchema
 from schemas.report import Issue, preview
+from schemas.text import arrow
 from schemas.unidades import UnidadesSchema
+
+# The cells of a message variant, its key, and the message parameters that differ by row.
+_Variant = tuple[np.ndarray, str | None, dict[str, pd.Series]]
 
 MODELS: dict[str, type[pa.DataFrameModel]] = {
     UNIDADES: UnidadesSchema,
@@ -117,6 +125,45 @@ def _run_check(check: pa.Check, values: pd.Series) -> pd.Series:
     return check._check_fn(values)  # noqa: SLF001 - see docstring; tested against check()
 
 
+def _at(mask: np.ndarray, positions: np.ndarray, count: int) -> np.ndarray:
+    """A mask over ``count`` rows, true at ``positions[mask]``."""
+    result = np.zeros(count, dtype=bool)
+    result[positions[mask]] = True
+    return result
+
+
+def _variants(cells: SheetCells, name: str, check: pa.Check, failing: np.ndarray) -> list[_Variant]:
+    """The failing cells of a check split by message variant, where the likely cause can be
+    named: an Excel error value, a RUT that Excel turned into a number, which control
+    character. The others keep the code's own message."""
+    code = str(check.error)
+    if (check.name or "").startswith(EXCEL_ERROR_CHECK):
+        return [(failing, f"{code}/excel_error", {})]
+    positions = np.flatnonzero(failing)
+    count = len(cells.values)
+    if code == "invalid_character":
+        found = first_control_character(arrow(cells.values[name]).take(positions))
+        chars = found.to_numpy(zero_copy_only=False)
+        per_row = {"char": pd.Series(chars, index=cells.values.index[positions])}
+        line_break = np.isin(chars, ["U+000A", "U+000D"])
+        tab = chars == "U+0009"
+        return [
+            (_at(line_break, positions, count), f"{code}/line_break", per_row),
+            (_at(tab, positions, count), f"{code}/tab", per_row),
+            (_at(~line_break & ~tab, positions, count), None, per_row),
+        ]
+    if code == "invalid_rut":
+        written = arrow(cells.raw[name]).take(positions)
+        scientific = is_scientific(written)
+        number = is_digits(written) & ~scientific
+        return [
+            (_at(scientific, positions, count), f"{code}/scientific", {}),
+            (_at(number, positions, count), f"{code}/number", {}),
+            (_at(~scientific & ~number, positions, count), None, {}),
+        ]
+    return [(failing, None, {})]
+
+
 def check_cells(cells: SheetCells) -> list[Issue]:
     """Every cell-level problem of one sheet (columns absent from the file are skipped)."""
     issues: list[Issue] = []
@@ -141,8 +188,14 @@ def check_cells(cells: SheetCells) -> list[Issue]:
             if failing.any():
                 code = str(check.error)
                 lengths = values.str.len().fillna(0).astype(int)
-                per_row = {"length": lengths} if code == "too_long" else None
-                issues += cells.issues_for(
-                    name, failing, code, per_row=per_row, params=_params(cells.name, name, code)
-                )
+                per_row = {"length": lengths} if code == "too_long" else {}
+                for mask, key, variant_rows in _variants(cells, name, check, failing):
+                    issues += cells.issues_for(
+                        name,
+                        mask,
+                        code,
+                        key=key,
+                        per_row={**per_row, **variant_rows},
+                        params=_params(cells.name, name, code),
+                    )
     return issues

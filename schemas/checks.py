@@ -24,6 +24,53 @@ _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 EMAIL_PATTERN = rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*\.[a-z]{{2,63}}"
 ISO_DATE_PATTERN = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 EARLIEST_DATE = "1900-01-01"
+# A number as Excel writes it in scientific notation: 1.23457E+07, 1,23457E+07 (Spanish
+# locale), or Python's repr of a large float cell (1.2345678901234567e+16).
+SCIENTIFIC_PATTERN = r"[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+"
+DIGITS_PATTERN = "[0-9]+"
+# Excel's error values, as the English and the Spanish Excel show them (a CSV export writes the
+# one shown); upper-cased.
+EXCEL_ERRORS = (
+    "#N/A",
+    "#NULL!",
+    "#DIV/0!",
+    "#VALUE!",
+    "#REF!",
+    "#NAME?",
+    "#NUM!",
+    "#GETTING_DATA",
+    "#SPILL!",
+    "#CALC!",
+    "#FIELD!",
+    "#BLOCKED!",
+    "#UNKNOWN!",
+    "#CONNECT!",
+    "#BUSY!",
+    "#PYTHON!",
+    "#EXTERNAL!",
+    "#N/D",
+    "#¡NULO!",
+    "#¡DIV/0!",
+    "#¡VALOR!",
+    "#¡REF!",
+    "#¿NOMBRE?",
+    "#¡NUM!",
+    "#OBTENIENDO_DATOS",
+    "#¡DESBORDAMIENTO!",
+    "#¡CALC!",
+    "#¡CAMPO!",
+    "#¡BLOQUEADO!",
+    "#¡DESCONOCIDO!",
+    "#¡CONECTAR!",
+    "#¡OCUPADO!",
+)
+_EXCEL_ERRORS = pa.array(EXCEL_ERRORS, pa.large_string())
+# Control characters (C0, DEL and C1): never part of a name, a code or an address. In UTF-8 a
+# C0 or DEL is one byte below 0x20 or 0x7F; a C1 (U+0080-U+009F) is 0xC2 then 0x80-0x9F.
+CONTROL_CHARACTERS = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
+_CONTROL_PATTERN = "(?P<c>[\\x00-\\x1f\\x7f-\\x{9f}])"
+_CONTROLS = pa.array(list(CONTROL_CHARACTERS), pa.large_string())
+_CONTROL_LABELS = pa.array([f"U+{ord(c):04X}" for c in CONTROL_CHARACTERS], pa.large_string())
 
 _RUT_WEIGHTS = np.array([3, 2, 7, 6, 5, 4, 3, 2], dtype=np.int64)  # for 8 digits, left to right
 _CHECK_DIGITS = pa.array(["", "1", "2", "3", "4", "5", "6", "7", "8", "9", "K", "0"])
@@ -147,3 +194,53 @@ def fits(values: pd.Series, max_length: int) -> pd.Series:
     """True where the value has at most ``max_length`` characters."""
     lengths = pc.utf8_length(arrow(values)).fill_null(0)
     return pd.Series(flags(pc.less_equal(lengths, max_length)), index=values.index)
+
+
+def has_control_character(values: pa.Array) -> np.ndarray:
+    """Where the value holds a control character (U+0000-U+001F, U+007F-U+009F), read from
+    the bytes of the strings: one pass, whatever the column."""
+    data, offsets = string_bytes(values)
+    if not len(data):
+        return np.zeros(len(values), dtype=bool)
+    control = (data < 0x20) | (data == 0x7F)
+    control[:-1] |= (data[:-1] == 0xC2) & (data[1:] >= 0x80) & (data[1:] <= 0x9F)
+    if not control.any():
+        return np.zeros(len(values), dtype=bool)
+    counts = np.concatenate([[0], np.cumsum(control, dtype=np.int64)])
+    return (counts[offsets[1:]] - counts[offsets[:-1]]) > 0
+
+
+def first_control_character(values: pa.Array) -> pa.Array:
+    """The first control character of each value, named as ``U+0001`` (null where none)."""
+    found = pc.struct_field(pc.extract_regex(values, _CONTROL_PATTERN), [0])
+    return _CONTROL_LABELS.take(pc.index_in(found, value_set=_CONTROLS))
+
+
+def is_excel_error(values: pa.Array) -> np.ndarray:
+    """Where the value, trimmed, is one of Excel's error values (``#N/A``, ``#¡VALOR!``, …)."""
+    result = flags(pc.match_substring(values, "#"))
+    if result.any():
+        rows = np.flatnonzero(result)
+        texts = pc.utf8_upper(pc.utf8_trim_whitespace(values.take(rows)))
+        result[rows] = flags(pc.is_in(texts, value_set=_EXCEL_ERRORS))
+    return result
+
+
+def is_scientific(values: pa.Array) -> np.ndarray:
+    """Where the value, trimmed, is a number in scientific notation (``1.23457E+07``)."""
+    return flags(fullmatch(pc.utf8_trim_whitespace(values), SCIENTIFIC_PATTERN))
+
+
+def is_digits(values: pa.Array) -> np.ndarray:
+    """Where the value, trimmed, is only digits (a number cell's text)."""
+    return flags(fullmatch(pc.utf8_trim_whitespace(values), DIGITS_PATTERN))
+
+
+def has_no_control_character(values: pd.Series) -> pd.Series:
+    """True where the value holds no control character (``invalid_character``)."""
+    return pd.Series(~has_control_character(arrow(values)), index=values.index)
+
+
+def is_not_excel_error(values: pd.Series) -> pd.Series:
+    """True where the value is not one of Excel's error values."""
+    return pd.Series(~is_excel_error(arrow(values)), index=values.index)

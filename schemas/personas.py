@@ -18,7 +18,7 @@ from schemas.checks import (
     is_valid_rut,
 )
 from schemas.dates import hire_date_bounds
-from schemas.fields import length_check, spec_field
+from schemas.fields import character_check, excel_error_check, length_check, spec_field
 
 
 class PersonasSchema(pa.DataFrameModel):
@@ -38,7 +38,16 @@ class PersonasSchema(pa.DataFrameModel):
     class Config:
         strict = "filter"
 
-    # ``too_long`` first, on every column the spec gives a max_length (RUTs have none: a valid
+    # Before any other rule, on every column: control characters, then Excel error values.
+    no_control_character = character_check(*SHEET.column_names)
+    rut_not_excel_error = excel_error_check("invalid_rut", "rut", "rut_jefatura")
+    email_not_excel_error = excel_error_check("invalid_email", "email")
+    code_not_excel_error = excel_error_check("invalid_code", "codigo_unidad")
+    date_not_excel_error = excel_error_check("invalid_date", "fecha_ingreso")
+    profile_not_excel_error = excel_error_check("invalid_choice", "perfil")
+    text_not_excel_error = excel_error_check("required", "nombres", "apellidos", "cargo")
+
+    # Then ``too_long``, on every column the spec gives a max_length (RUTs have none: a valid
     # RUT is short by its shape).
     nombres_fits = length_check(SHEET.column("nombres"))
     apellidos_fits = length_check(SHEET.column("apellidos"))

@@ -7,17 +7,27 @@ from typing import Any
 
 from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from schemas.messages import WARNING_CODES, Lang, render
+from schemas.text import show_controls
 
 VALUE_PREVIEW = 200
 _SHEET_ORDER = {UNIDADES: 0, PERSONAS: 1}
 
 
 def preview(value: object) -> str | None:
-    """A cell value as shown in a report: text, cut to a readable length."""
+    """A cell value as shown in a report: text, control characters written as ``<U+0001>``
+    (``schemas.text.show_controls``), cut to a readable length."""
     if value is None:
         return None
-    text = str(value)
+    text = show_controls(str(value))
     return text if len(text) <= VALUE_PREVIEW else text[:VALUE_PREVIEW] + "…"
+
+
+def _column_title(sheet: str | None, column: str | None, lang: Lang) -> str | None:
+    """A column as the template heads it in ``lang`` (its canonical name if not a column)."""
+    spec = SHEETS.get(sheet or "")
+    if spec is None or column not in spec.column_names:
+        return column
+    return spec.column(column).title(lang)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +48,22 @@ class Issue:
         return self.code in WARNING_CODES
 
     def message(self, lang: Lang = "es") -> str:
+        """The message in ``lang``. Sheets and columns are named as the template names them
+        (``Código Unidad``, ``Unidades``), a header as the file wrote it."""
+        title = _column_title(self.sheet, self.column, lang)
         context = {
             "sheet": self.sheet,
             "column": self.column,
-            "header": self.header or self.column,
+            "title": title,
+            "header": self.header or title,
             "value": self.value,
+            **self.params,
         }
-        return render(self.key or self.code, lang, {**context, **self.params})
+        if "suggestion" in self.params:
+            context["suggested"] = _column_title(self.sheet, self.params["suggestion"], lang)
+        if context["sheet"] in SHEETS:
+            context["sheet"] = SHEETS[context["sheet"]].title(lang)
+        return render(self.key or self.code, lang, context)
 
     def to_dict(self, lang: Lang = "es") -> dict[str, Any]:
         return {

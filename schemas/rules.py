@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.cells import SheetCells
+from schemas.checks import DIGITS_PATTERN
 from schemas.report import Issue
-from schemas.text import arrow, flags
+from schemas.text import TEXT, arrow, flags, fullmatch
 
 PATH_PREVIEW = 8
 
@@ -88,8 +89,41 @@ def check_references(
         issues += cells.issues_for(column, itself, "self_reference", key=f"self_reference/{key}")
         usable &= ~itself
     unknown = usable & ~flags(pc.is_in(values, value_set=target))
+    if key == "unit" and unknown.any():
+        zeros, found = _dropped_zeros(cells, column, unknown, values, target)
+        issues += found
+        unknown &= ~zeros
     issues += cells.issues_for(column, unknown, "unknown_reference", key=f"unknown_reference/{key}")
     return issues
+
+
+def _dropped_zeros(
+    cells: SheetCells, column: str, unknown: np.ndarray, values: pa.Array, target: pa.Array
+) -> tuple[np.ndarray, list[Issue]]:
+    """Unknown unit codes that name a unit once leading zeros are restored (``7`` for ``007``,
+    or the other way round): Excel's doing on a column not formatted as text. Returns those
+    cells and their issues, which name the code they match."""
+    mask = np.zeros(len(unknown), dtype=bool)
+    numeric = flags(fullmatch(target, DIGITS_PATTERN))
+    if not numeric.any():
+        return mask, []
+    codes = target.filter(numeric)
+    positions = np.flatnonzero(unknown)
+    given = values.take(positions)
+    stripped = pc.utf8_ltrim(given, characters="0")
+    found = pc.index_in(
+        pc.if_else(flags(fullmatch(given, DIGITS_PATTERN)), stripped, pa.scalar(None, TEXT)),
+        value_set=pc.utf8_ltrim(codes, characters="0"),
+    )
+    matched = flags(found.is_valid()) & flags(pc.not_equal(stripped, ""))
+    if not matched.any():
+        return mask, []
+    mask[positions[matched]] = True
+    match = codes.take(found.filter(pa.array(matched))).to_numpy(zero_copy_only=False)
+    per_row = {"match": pd.Series(match, index=cells.values.index[positions[matched]])}
+    return mask, cells.issues_for(
+        column, mask, "unknown_reference", key="unknown_reference/unit_zeros", per_row=per_row
+    )
 
 
 def cycle_positions(parents: np.ndarray) -> np.ndarray:

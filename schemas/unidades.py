@@ -11,7 +11,7 @@ from pandera.typing import Series
 
 from orgload.columns import UNIDADES_SHEET as SHEET
 from schemas.checks import is_valid_code, is_valid_rut
-from schemas.fields import length_check, spec_field
+from schemas.fields import character_check, excel_error_check, length_check, spec_field
 
 
 class UnidadesSchema(pa.DataFrameModel):
@@ -25,6 +25,12 @@ class UnidadesSchema(pa.DataFrameModel):
 
     class Config:
         strict = "filter"
+
+    # Before any other rule, on every column: control characters, then Excel error values.
+    no_control_character = character_check(*SHEET.column_names)
+    code_not_excel_error = excel_error_check("invalid_code", "codigo_unidad", "codigo_unidad_padre")
+    rut_not_excel_error = excel_error_check("invalid_rut", "rut_jefatura")
+    text_not_excel_error = excel_error_check("required", "nombre_unidad", "centro_costo")
 
     # ``too_long`` first, on every column the spec gives a max_length.
     codigo_unidad_fits = length_check(SHEET.column("codigo_unidad"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
@@ -9,12 +10,14 @@ from sqlalchemy import Engine
 from loaders.store import Client, add_client, list_clients
 from orgload import clock
 from orgload.db import engine_for
-from orgload.errors import UsageError
+from orgload.errors import UsageError, shown
 from orgload.settings import Settings
+from orgload.slugs import check_client_id
 
 __all__ = ["Client", "register_client", "registered_clients"]
 
-CLIENT_ID_MAX = 64
+NAME_MAX = 200  # the columns of the clients table (orgload/db.py)
+EMAIL_MAX = 254
 
 
 def register_client(
@@ -28,17 +31,30 @@ def register_client(
     engine: Engine | None = None,
 ) -> Client:
     """Register a client; its timezone decides its monthly period (default: the settings')."""
-    if not client_id.strip() or len(client_id) > CLIENT_ID_MAX:
-        raise UsageError(f"client id must be 1-{CLIENT_ID_MAX} characters")
+    check_client_id(client_id)
+    _check_text("--name", name, NAME_MAX)
+    if admin_email is not None:
+        _check_text("--admin-email", admin_email, EMAIL_MAX, spaces=False)
     zone = timezone or settings.timezone
     try:
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise UsageError(f"unknown timezone {zone!r}") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
+        raise UsageError(f"unknown timezone {shown(zone, repr_=True)}") from exc
     with engine_for(settings, engine) as bound, bound.begin() as conn:
         return add_client(
             conn, client_id, name, zone, admin_email, clock.now(settings), allow_mass_change
         )
+
+
+def _check_text(option: str, value: str, limit: int, *, spaces: bool = True) -> None:
+    """A name or address typed on the command line: not blank, within the column's length,
+    no control characters (they break the workbooks we write later)."""
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if not value.strip() or len(value) > limit:
+        raise UsageError(f"{option} must be 1-{limit} characters")
+    if bad is not None or (not spaces and any(c.isspace() for c in value)):
+        found = f"U+{ord(bad):04X}" if bad is not None else "a space"
+        raise UsageError(f"{option} must not contain {found}")
 
 
 def registered_clients(settings: Settings, engine: Engine | None = None) -> list[Client]:

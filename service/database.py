@@ -35,12 +35,13 @@ class OpenDatabase:
 def open_database(settings: Settings) -> OpenDatabase:
     """Make the engine, check the database is reachable and its schema current, then import
     the incidents spooled while it was down (exactly once: the import skips stored ids)."""
-    from orgload.db import make_engine, reachable
+    from orgload.db import check_connection, make_engine, reachable
     from orgload.migrate import ensure_current
     from support.spool import import_spool, spooled_files
 
     engine = make_engine(settings)
     try:
+        check_connection(settings, engine)
         with reachable(settings):
             ensure_current(engine)
             imported = (
@@ -75,9 +76,10 @@ def connected(settings: Settings, engine: Engine | None = None) -> Iterator[Engi
 
 def upgrade_database(settings: Settings) -> str | None:
     """Create or migrate the schema (Alembic); returns the revision now in force."""
-    from orgload.db import engine_for, reachable
+    from orgload.db import check_connection, engine_for, reachable
     from orgload.migrate import current_revision, upgrade
 
     with engine_for(settings) as engine, reachable(settings):
+        check_connection(settings, engine)
         upgrade(engine)
         return current_revision(engine)

@@ -19,17 +19,28 @@ Status of an inbox file:
 - ``applied``  — ``run_load`` applied it (``load_id``).
 - ``skipped``  — nothing was applied, by design: the client folder is not a registered client
   (note ``unknown_client``; the file stays in the inbox and is validated as soon as the client
-  is registered), or the load answered ``already_applied``, ``no_changes`` or
-  ``quota_exhausted`` (``load_status``; the note says more).
+  is registered), the entry is not a regular file (note ``not_regular_file``: a symbolic link,
+  a folder, a FIFO or a device is never opened nor followed; its report says so and it is set
+  aside), or the load answered ``already_applied``, ``no_changes`` or ``quota_exhausted``
+  (``load_status``; the note says more).
 - ``failed``   — the load answered ``rejected`` (e.g. ``mass_change``) or ``failed``; ``run_load``
   opened the support incident and the note names it.
+
+Only regular files are read, and only by their own name in the client folder: a symbolic link
+there (to a server file, say) is neither followed nor read, so nothing of its target reaches a
+report. A file replaced while it is being read (another inode, or changed: size, times) is
+left for the next scan and gets no report. An entry that is never read has no content digest;
+its ``sha256`` is the digest of what identifies it (name, kind, inode, times), so that it is
+recorded once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import stat
 import time as wallclock
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -44,15 +55,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from loaders.archive import upload_name, upload_sha256
-from loaders.limits import Limits
+from loaders.limits import Limits, file_kind
 from loaders.store import Client, list_clients
 from loaders.validate import ValidatedUpload, validate_upload
 from loaders.writers.annotate import write_annotated_report
 from orgload.clock import CHILE, in_chile
 from orgload.columns import SHEETS, canonical_sheet
 from orgload.db import inbox_files, reachable
-from orgload.errors import DatabaseUnavailableError
+from orgload.errors import DatabaseUnavailableError, shown
 from orgload.settings import Settings
+from orgload.slugs import is_client_id
 from orgload.status import LoadStatus
 from schemas.messages import Lang
 from schemas.report import Issue, Report
@@ -70,6 +82,7 @@ TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")  # what loaders.read parses as CSV
 CSV_PAIR_STEM = "unidades-personas"
 UNKNOWN_CLIENT = "unknown_client"
+NOT_REGULAR = "not_regular_file"
 
 
 class InboxStatus(StrEnum):
@@ -181,7 +194,7 @@ def find_uploads(folder: Path, *, settle_seconds: float = SETTLE_SECONDS) -> lis
     names (``~$…``, ``.…``, ``*.part``…) and files modified in the last ``settle_seconds`` are
     left for a later scan, since they may still be being written.
     """
-    files = sorted(p for p in folder.iterdir() if not _is_temporary(p.name) and p.is_file())
+    files = sorted(p for p in folder.iterdir() if not _is_temporary(p.name) and _is_regular(p))
     sheet_csvs = tuple(
         p for p in files if p.suffix.lower() in CSV_SUFFIXES and canonical_sheet(p.stem)
     )
@@ -196,13 +209,27 @@ def find_uploads(folder: Path, *, settle_seconds: float = SETTLE_SECONDS) -> lis
     return sorted(settled, key=lambda upload: max(modified[p] for p in upload))
 
 
+def find_irregular(folder: Path) -> list[Path]:
+    """The entries of a client folder that are not regular files (symbolic links, folders,
+    FIFOs, devices), temporary names apart: never opened, never followed."""
+    return sorted(p for p in folder.iterdir() if not _is_temporary(p.name) and not _is_regular(p))
+
+
+def _is_regular(path: Path) -> bool:
+    """A regular file itself, not through a symbolic link (``lstat``)."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:  # vanished meanwhile
+        return False
+
+
 def _is_temporary(name: str) -> bool:
     return name.startswith(("~$", ".")) or name.lower().endswith(TEMPORARY_SUFFIXES)
 
 
 def _mtime(path: Path) -> float:
     try:
-        return path.stat().st_mtime
+        return path.lstat().st_mtime
     except OSError:  # vanished meanwhile: never settled
         return float("inf")
 
@@ -239,6 +266,18 @@ def scan_inbox(
     for folder in sorted(inbox.iterdir()):
         if _is_temporary(folder.name) or not folder.is_dir():
             continue
+        if folder.is_symlink() or (folder / PROCESSED).is_symlink():
+            # a client folder (or its set-aside folder) leading elsewhere is never scanned
+            log.warning("%s: a symbolic link in the inbox; not scanned", shown(folder.name))
+            continue
+        if not is_client_id(folder.name):
+            # outbox/<client_id>/ must stay a slug path (SPEC §6): such a folder is left alone
+            log.warning("inbox folder %s is not a client id; left alone", shown(folder.name))
+            continue
+        for entry in find_irregular(folder):
+            item = _skip_irregular(engine, settings, now, folder, entry, flow_run_id)
+            if item is not None:
+                items.append(item)
         for paths in find_uploads(folder, settle_seconds=settle_seconds):
             item = _scan_upload(
                 engine, settings, now, folder, clients.get(folder.name), paths, flow_run_id
@@ -259,7 +298,8 @@ def _scan_upload(
 ) -> InboxItem | None:
     client_id = folder.name
     try:
-        sha = upload_sha256(paths)
+        identity = _identity(paths)
+        sha = upload_sha256(paths, follow_symlinks=False)
     except OSError:
         log.info("%s vanished while being read; left for the next scan", upload_name(paths))
         return None
@@ -299,6 +339,11 @@ def _scan_upload(
         return _record(engine, settings, values, paths=None, target=None)
 
     validated = _validate(settings, client, paths, now)
+    if _changed(paths, identity):
+        # replaced or rewritten while being read: what was validated may not be what was
+        # hashed (or not the client's file at all), so no report is written from it
+        log.warning("%s changed while being read; left for the next scan", upload_name(paths))
+        return None
     xlsx_path = outbox / f"{stem}.{sha[:8]}.errores.xlsx"
     _write_json(json_path, validated.report.to_dict(settings.lang))
     _write_workbook(xlsx_path, validated, settings.lang)
@@ -314,6 +359,74 @@ def _scan_upload(
     }
     log.info("%s for client %s: %s", values["file_name"], client_id, values["status"])
     return _record(engine, settings, values, paths=paths, target=target, replaces=seen)
+
+
+_Identity = tuple[int, int, int, int, int]
+
+
+def _identity(paths: Sequence[Path]) -> list[_Identity]:
+    """What tells each file of an upload apart: device, inode, size, modification and change
+    times (a rename or a new link changes the change time); ``OSError`` for a symbolic link
+    or anything but a regular file."""
+    identities = []
+    for path in paths:
+        status = path.lstat()
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(f"{path.name} is no longer a regular file")
+        identities.append(
+            (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+        )
+    return identities
+
+
+def _changed(paths: Sequence[Path], identity: list[_Identity]) -> bool:
+    try:
+        return _identity(paths) != identity
+    except OSError:
+        return True
+
+
+def _skip_irregular(
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    folder: Path,
+    entry: Path,
+    flow_run_id: str | None,
+) -> InboxItem | None:
+    """Record, once, an entry of a client folder that is not a regular file, with a report
+    saying so; set it aside. Nothing is opened or followed: a symbolic link is moved as the
+    link it is, and its report never names its target."""
+    try:
+        status = entry.lstat()
+    except OSError:
+        return None  # vanished meanwhile
+    kind = file_kind(status.st_mode)
+    seen = f"{entry.name}\0{kind}\0{status.st_dev}\0{status.st_ino}\0{status.st_mtime_ns}"
+    sha = hashlib.sha256(f"orgload:not-a-regular-file\0{seen}".encode()).hexdigest()
+    with reachable(settings), engine.connect() as conn:
+        if _find(conn, folder.name, sha) is not None:
+            return None
+    issue = Issue(
+        code="unreadable_file", key=f"unreadable_file/{kind}", params={"file": entry.name}
+    )
+    json_path = settings.home / "outbox" / folder.name / f"{entry.name}.{sha[:8]}.report.json"
+    _write_json(json_path, {**Report(issues=[issue]).to_dict(settings.lang), "note": NOT_REGULAR})
+    target = folder / PROCESSED / sha[:16]
+    values: dict[str, Any] = {
+        "client_id": folder.name,
+        "file_name": entry.name,
+        "sha256": sha,
+        "seen_at": now,
+        "flow_run_id": flow_run_id,
+        "path": str(target / entry.name),
+        "status": InboxStatus.SKIPPED,
+        "errors": 1,
+        "note": NOT_REGULAR,
+        "report_json_path": str(json_path),
+    }
+    log.warning("%s of client %s is a %s: not read", entry.name, folder.name, kind)
+    return _record(engine, settings, values, paths=[entry], target=target)
 
 
 def _record(

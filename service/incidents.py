@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from loaders.archive import upload_name, upload_sha256
+from loaders.archive import upload_digest, upload_name
+from loaders.limits import Limits
 from orgload import clock
 from orgload.clock import chile_iso
 from orgload.db import engine_for
@@ -226,12 +227,13 @@ def report_dead_run(
 ) -> IncidentRef | None:
     """The ``crash`` incident of a run that died, opened exactly once per run."""
     existing = [p for p in paths if p.is_file()]
+    max_bytes = Limits.from_settings(settings).max_file_bytes
     return report_run_failure(
         settings,
         flow_run_id=flow_run_id,
         client_id=client_id,
         file_name=upload_name(list(paths)) if paths else None,
-        sha256=upload_sha256(existing) if existing else None,
+        sha256=upload_digest(existing, max_bytes) if existing else None,
         state_name=state_name,
         message=message,
         now=now or clock.now(settings),

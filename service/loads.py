@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from loaders.archive import archive_upload, upload_name, upload_sha256
+from loaders.archive import archive_upload, upload_digest, upload_name
+from loaders.limits import Limits
 from loaders.load import LoadOutcome, LoadRequest, RevertOutcome, run_revert
 from loaders.load import run_load as run_pipeline
 from loaders.quota import QuotaStatus, quota_status
@@ -25,7 +26,8 @@ from orgload.clock import next_period_start, period_of
 from orgload.db import engine_for
 from orgload.errors import DatabaseUnavailableError, NotFoundError, UsageError
 from orgload.failures import LoadFailure
-from orgload.settings import Settings
+from orgload.settings import Settings, ensure_home
+from orgload.slugs import check_client_id
 from orgload.status import LoadStatus
 from service.database import connected
 from support.incidents import get_incident
@@ -49,8 +51,11 @@ def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = N
     """Run (or, with ``dry_run``, preview) one load; refusals and failures come back as
     outcomes, never as exceptions. A failure opens its incident; an unreachable database
     spools it. ``engine`` None: the database is opened (and its spool imported) here."""
+    check_client_id(request.client_id)
     if request.override_quota and not (request.reason and request.reason.strip()):
         raise UsageError("--override-quota needs --reason TEXT")
+    if not request.dry_run:
+        ensure_home(settings)  # the archive and the spool live there: refuse before starting
     try:
         with connected(settings, engine) as bound:
             outcome = run_pipeline(settings, request, bound)
@@ -71,6 +76,7 @@ def report_unavailable(
     now = clock.now(settings)
     period = period_of(now, settings.timezone)
     paths = list(request.paths)
+    max_bytes = Limits.from_settings(settings).max_file_bytes  # never read past the limits
     failure = LoadFailure(
         client_id=request.client_id,
         period=period,
@@ -78,12 +84,13 @@ def report_unavailable(
         failed_step="connect",
         flow_run_id=request.flow_run_id,
         file_name=upload_name(paths),
-        sha256=upload_sha256(paths) if all(p.is_file() for p in paths) else None,
+        sha256=upload_digest(paths, max_bytes),
         exception={"type": type(error).__name__, "message": str(error)},
     )
     try:
-        failure.archive_path = str(archive_upload(settings.home / "archive", paths).folder)
-    except OSError as exc:
+        archived = archive_upload(settings.home / "archive", paths, max_bytes=max_bytes)
+        failure.archive_path = str(archived.folder)
+    except OSError as exc:  # too large to keep, or the archive is not writable
         failure.extra["archive_error"] = str(exc)
     ref = report_failure(settings, None, failure)
     quota = QuotaStatus(period, None, next_period_start(period, settings.timezone))
@@ -100,6 +107,7 @@ def report_unavailable(
 
 def client_quota(settings: Settings, client_id: str, engine: Engine | None = None) -> QuotaStatus:
     """This period's quota of a client and when the next period starts (SPEC §4)."""
+    check_client_id(client_id)
     with engine_for(settings, engine) as bound, bound.connect() as conn:
         client = get_client(conn, client_id)
         return quota_status(
@@ -146,6 +154,7 @@ class History:
 
 def client_history(settings: Settings, client_id: str, engine: Engine | None = None) -> History:
     """Every recorded attempt of a client (all statuses; dry runs are never recorded)."""
+    check_client_id(client_id)
     with engine_for(settings, engine) as bound, bound.connect() as conn:
         client = get_client(conn, client_id)
         rows = load_history(conn, client.id)
@@ -186,7 +195,10 @@ def replay_incident(
         with bound.connect() as conn:
             row = get_incident(conn, incident_id)
         folder = row["diagnostics"].get("archive_path")
-        files = sorted(p for p in Path(folder).iterdir() if p.is_file()) if folder else []
+        try:
+            files = sorted(p for p in Path(folder).iterdir() if p.is_file()) if folder else []
+        except OSError:  # the archive folder was moved or removed since
+            files = []
         if not files:
             raise NotFoundError(f"incident {incident_id} has no archived file to replay ({folder})")
         request = LoadRequest(client_id=row["client_id"], paths=files, dry_run=True)

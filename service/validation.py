@@ -60,6 +60,17 @@ def validate_files(
     """
     from loaders.limits import Limits, precheck
 
+    if report_path is not None:  # before any work: never the upload itself (SPEC §6)
+        from service.files import check_output, database_files
+
+        check_output(
+            report_path,
+            option="--report",
+            inputs=paths,
+            protected=database_files(settings),
+            create_folders=True,
+            example="errores.xlsx",
+        )
     limits = Limits.from_settings(settings)
     names = [p.name for p in paths]
     refused = precheck(paths, limits) if report_path is None else []
@@ -76,6 +87,8 @@ def validate_files(
     )
     if report_path is not None:
         from loaders.writers.annotate import write_annotated_report
+        from service.files import written_whole
 
-        write_annotated_report(report_path, validated, lang)
+        with written_whole(report_path, create_folders=True) as temporary:
+            write_annotated_report(temporary, validated, lang)
     return ValidationResult(validated.report, names, report_path)

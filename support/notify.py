@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
 CATEGORY_TEXT = {
     "validation": "el archivo de carga tiene errores",
-    "mass_change": "la carga desactivaría demasiados registros",
+    "mass_change": "la carga desactivaría o dejaría en blanco demasiados registros",
     "apply_error": "la carga falló al aplicarse en la base de datos",
     "crash": "la ejecución de la carga se interrumpió",
     "unavailable": "la base de datos o el almacenamiento no estaban disponibles",

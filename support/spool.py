@@ -7,6 +7,7 @@ committed — a crash in between leaves a file whose next import is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from orgload.errors import ConfigurationError
 from orgload.settings import Settings
 from support.incidents import IncidentDraft, get_incident, incident_exists, record_incident
 from support.notify import queue_notification
@@ -23,14 +25,24 @@ log = logging.getLogger(__name__)
 
 
 def spool_incident(spool_dir: Path, draft: IncidentDraft) -> Path:
-    spool_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``draft`` to the spool; a spool that cannot be written (ORGLOAD_HOME read-only,
+    under a file, disk full) is a ``ConfigurationError`` naming the incident, never a crash."""
     target = spool_dir / f"{draft.id}.json"
     temporary = spool_dir / f".{draft.id}.{os.getpid()}.tmp"
-    with temporary.open("w", encoding="utf-8") as handle:
-        json.dump(draft.to_dict(), handle, ensure_ascii=False, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(target)
+    try:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        with temporary.open("w", encoding="utf-8") as handle:
+            json.dump(draft.to_dict(), handle, ensure_ascii=False, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)  # a half-written file never stays behind
+        raise ConfigurationError(
+            f"incident {draft.id} could not be spooled to {spool_dir} "
+            f"({exc.strerror or exc}): make ORGLOAD_HOME writable"
+        ) from exc
     log.warning("database unreachable: incident %s spooled to %s", draft.id, target)
     return target
 
@@ -45,7 +57,7 @@ def import_spool(engine: Engine, settings: Settings, now: datetime) -> list[str]
     for path in spooled_files(settings.spool_dir):
         try:
             draft = IncidentDraft.from_dict(json.loads(path.read_text("utf-8")))
-        except (ValueError, TypeError, KeyError):
+        except (OSError, ValueError, TypeError, KeyError):
             log.error("unreadable spool file %s left in place", path)
             continue
         with engine.begin() as conn:

@@ -1,9 +1,12 @@
-"""Export a client's current active data in the upload format (re-loading it changes nothing)."""
+"""Export a client's current active data in the upload format (re-loading it changes nothing).
+
+Every value is written inert (SPEC §9, ``loaders.writers.inert``): a name like
+``=HYPERLINK(...)`` is a text cell in the workbook and ``'=HYPERLINK(...)`` in the CSV, and both
+read back as the name.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import zipfile
 from datetime import date
@@ -15,6 +18,7 @@ from openpyxl import Workbook
 from sqlalchemy import Connection
 
 from loaders.store import KEYS, fetch_current
+from loaders.writers.inert import cell_value, column_cells, csv_text
 from orgload.columns import SHEETS
 
 FORMATS = ("xlsx", "csv", "json")
@@ -46,21 +50,20 @@ def export_xlsx(frames: dict[str, pd.DataFrame], path: Path) -> None:
     workbook = Workbook(write_only=True)
     for name, frame in frames.items():
         sheet = workbook.create_sheet(name)
-        sheet.append(list(frame.columns))
-        for record in _records(frame):
-            if record.get("fecha_ingreso"):
-                record["fecha_ingreso"] = date.fromisoformat(record["fecha_ingreso"])
-            sheet.append(list(record.values()))
+        sheet.append([cell_value(sheet, c) for c in frame.columns])
+        columns = []
+        for column in frame.columns:
+            if column == "fecha_ingreso":  # an Excel date, as the upload would have it
+                columns.append([_date(v) for v in frame[column]])
+            else:
+                columns.append(column_cells(sheet, frame[column]))
+        for row in zip(*columns, strict=True):
+            sheet.append(row)
     workbook.save(path)
 
 
-def _csv_text(frame: pd.DataFrame) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(frame.columns)
-    for record in _records(frame):
-        writer.writerow(["" if v is None else v for v in record.values()])
-    return buffer.getvalue()
+def _date(value: object) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def export_csv(frames: dict[str, pd.DataFrame], path: Path) -> list[Path]:
@@ -68,12 +71,12 @@ def export_csv(frames: dict[str, pd.DataFrame], path: Path) -> list[Path]:
     if path.suffix.lower() == ".zip":
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, frame in frames.items():
-                archive.writestr(f"{name}.csv", "\ufeff" + _csv_text(frame))
+                archive.writestr(f"{name}.csv", "\ufeff" + csv_text(frame))
         return [path]
     path.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame in frames.items():
         target = path / f"{name}.csv"
-        target.write_text("\ufeff" + _csv_text(frame), encoding="utf-8", newline="")
+        target.write_text("\ufeff" + csv_text(frame), encoding="utf-8", newline="")
         written.append(target)
     return written

@@ -4,7 +4,8 @@ Both sheets with their headers (which the reader matches to the canonical column
 instructions sheet (ignored by the reader, as any other sheet), dropdowns for the profile and
 for unit codes, a date check on the hire date, and text format on codes and RUTs so that Excel
 does not turn ``0101`` into ``101``. The dropdowns only warn: the validation of the upload is
-what decides, with its report.
+what decides, with its report. Every text is written inert (``loaders.writers.inert``): an
+example or a header is never a formula.
 """
 
 from __future__ import annotations
@@ -17,47 +18,26 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from loaders.writers.inert import set_text
 from orgload.columns import PERSONAS, PROFILES, SHEETS, UNIDADES
 from schemas.messages import Lang
 
 LAST_ROW = 1_048_576  # Excel's last row: validations and formats cover the whole column
+LANGS: tuple[Lang, ...] = ("es", "en")
+HELP_TITLES = {"es": "Instrucciones", "en": "Instructions"}
+# The sheet titles and headers come from the column specs (orgload/columns.py), the same names
+# the validation messages show.
 SHEET_TITLES = {
-    "es": {UNIDADES: "Unidades", PERSONAS: "Personas", "help": "Instrucciones"},
-    "en": {UNIDADES: "Units", PERSONAS: "People", "help": "Instructions"},
+    lang: {**{name: sheet.title(lang) for name, sheet in SHEETS.items()}, "help": HELP_TITLES[lang]}
+    for lang in LANGS
 }
 HEADERS = {
-    "es": {
-        (UNIDADES, "codigo_unidad"): "Código Unidad",
-        (UNIDADES, "nombre_unidad"): "Nombre Unidad",
-        (UNIDADES, "codigo_unidad_padre"): "Código Unidad Padre",
-        (UNIDADES, "centro_costo"): "Centro Costo",
-        (UNIDADES, "rut_jefatura"): "RUT Jefatura",
-        (PERSONAS, "rut"): "RUT",
-        (PERSONAS, "nombres"): "Nombres",
-        (PERSONAS, "apellidos"): "Apellidos",
-        (PERSONAS, "email"): "Email",
-        (PERSONAS, "codigo_unidad"): "Código Unidad",
-        (PERSONAS, "cargo"): "Cargo",
-        (PERSONAS, "rut_jefatura"): "RUT Jefatura",
-        (PERSONAS, "fecha_ingreso"): "Fecha Ingreso",
-        (PERSONAS, "perfil"): "Perfil",
-    },
-    "en": {
-        (UNIDADES, "codigo_unidad"): "Unit Code",
-        (UNIDADES, "nombre_unidad"): "Unit Name",
-        (UNIDADES, "codigo_unidad_padre"): "Parent Unit Code",
-        (UNIDADES, "centro_costo"): "Cost Center",
-        (UNIDADES, "rut_jefatura"): "Manager RUT",
-        (PERSONAS, "rut"): "National ID",
-        (PERSONAS, "nombres"): "First Names",
-        (PERSONAS, "apellidos"): "Last Names",
-        (PERSONAS, "email"): "Email",
-        (PERSONAS, "codigo_unidad"): "Unit Code",
-        (PERSONAS, "cargo"): "Position",
-        (PERSONAS, "rut_jefatura"): "Manager RUT",
-        (PERSONAS, "fecha_ingreso"): "Hire Date",
-        (PERSONAS, "perfil"): "Profile",
-    },
+    lang: {
+        (name, column.name): column.title(lang)
+        for name, sheet in SHEETS.items()
+        for column in sheet.columns
+    }
+    for lang in LANGS
 }
 # What each column holds, for the instructions sheet: (es, en, example)
 RULES: dict[tuple[str, str], tuple[str, str, str]] = {
@@ -171,7 +151,7 @@ def _letter(sheet_name: str, column: str) -> str:
 
 def _write_sheet(sheet: Worksheet, name: str, lang: Lang) -> None:
     for position, column in enumerate(SHEETS[name].column_names, start=1):
-        cell = sheet.cell(row=1, column=position, value=HEADERS[lang][(name, column)])
+        cell = set_text(sheet.cell(row=1, column=position), HEADERS[lang][(name, column)])
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         letter = get_column_letter(position)
         sheet.column_dimensions[letter].width = max(16, len(str(cell.value)) + 4)
@@ -181,12 +161,12 @@ def _write_sheet(sheet: Worksheet, name: str, lang: Lang) -> None:
 
 
 def _write_help(sheet: Worksheet, lang: Lang) -> None:
-    sheet["A1"] = INTRO[lang]
+    set_text(sheet["A1"], INTRO[lang])
     sheet["A1"].alignment = Alignment(wrap_text=True, vertical="top")
     sheet.merge_cells("A1:E1")
     sheet.row_dimensions[1].height = 60
     for position, title in enumerate(HELP_HEADER[lang], start=1):
-        cell = sheet.cell(row=3, column=position, value=title)
+        cell = set_text(sheet.cell(row=3, column=position), title)
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
     yes, no = YES_NO[lang]
     row = 4
@@ -201,7 +181,7 @@ def _write_help(sheet: Worksheet, lang: Lang) -> None:
                 example,
             )
             for position, value in enumerate(values, start=1):
-                sheet.cell(row=row, column=position, value=value)
+                set_text(sheet.cell(row=row, column=position), value)
             row += 1
     for letter, width in zip("ABCDE", (12, 22, 12, 80, 22), strict=True):
         sheet.column_dimensions[letter].width = width

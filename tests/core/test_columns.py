@@ -173,7 +173,9 @@ def test_the_pandera_model_follows_the_spec(sheet, column):
         assert length_checks == []
         return
     assert len(length_checks) == 1
-    assert model.checks[0] is length_checks[0]  # too long is reported before any shape rule
+    # invalid_character and Excel error values come first, then too long, before any shape rule
+    assert model.checks[0].error == "invalid_character"
+    assert model.checks[2] is length_checks[0]
     limit = column.max_length
     values = pd.Series(["x" * limit, "x" * (limit + 1), "é" * limit], dtype="str")
     assert length_checks[0](values).check_output.tolist() == [True, False, True]

@@ -35,8 +35,11 @@ def as_list(series):
         ("Ana   María", "Ana María"),
         ("Ana\u00a0María", "Ana María"),
         ("\u00a0Ana\u202fMaría\u00a0", "Ana María"),
-        ("Ana\tMaría\r\n", "Ana María"),
+        ("\tAna María\r\n", "Ana María"),  # tab and line breaks at the ends are trimmed…
+        ("Ana\tMaría", "Ana\tMaría"),  # …inside they stay, for invalid_character
+        ("Ana\u3000\u2003María\u2028", "Ana María"),
         ("\ufeffAna", "Ana"),
+        ("\x1b[31mAna\x00", "\x1b[31mAna\x00"),  # other control characters are never trimmed
         ("", NA),
         ("   ", NA),
         ("\u00a0", NA),
@@ -45,6 +48,46 @@ def as_list(series):
 )
 def test_normalize_text_trims_and_collapses_whitespace(value, expected):
     assert as_list(normalize_text(text([value]))) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("ana@empresa.cl\u200b", "ana@empresa.cl"),
+        ("ana\u200c@\u200dempresa.cl", "ana@empresa.cl"),
+        ("\u2060Ana\u00adMaría", "AnaMaría"),
+        ("\u200eAna\u200f", "Ana"),
+        ("\u202aAna\u202b\u202c\u202d\u202e", "Ana"),
+        ("\u2066Ana\u2067\u2068\u2069", "Ana"),
+        ("Ana\ufeff María", "Ana María"),
+        ("Ana \u200b María", "Ana María"),  # removed first, then the spaces collapse
+        ("\u200b\u200d", NA),  # nothing visible: blank
+        ("\u061cA\u180eB", "AB"),
+    ],
+)
+def test_invisible_formatting_characters_are_removed(value, expected):
+    assert as_list(normalize_text(text([value]))) == [expected]
+
+
+def test_a_value_differing_only_by_invisible_characters_normalizes_to_the_same_row():
+    clean = pd.DataFrame(
+        {"rut": ["12345678-5"], "email": ["ana@empresa.cl"], "nombres": ["Ana María"]},
+        index=pd.RangeIndex(2, 3),
+        dtype="str",
+    )
+    marked = clean.copy()
+    marked["rut"] = ["\u200b12.345.678-5\u200e"]
+    marked["email"] = ["ana@\u200bempresa.cl"]
+    marked["nombres"] = ["\u202bAna\u00a0María\u202c"]
+    columns = [c for c in SHEETS[PERSONAS].column_names if c not in clean]
+    full = {
+        name: frame.reindex(columns=[*frame.columns, *columns])
+        for name, frame in (("clean", clean), ("marked", marked))
+    }
+    assert_frame_equal(
+        normalize_sheet(PERSONAS, full["marked"].astype("str")),
+        normalize_sheet(PERSONAS, full["clean"].astype("str")),
+    )
 
 
 @pytest.mark.parametrize(

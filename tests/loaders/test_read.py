@@ -47,7 +47,7 @@ from tests.builders import (
         (0.5, "0.5"),
         (1e20, "1e+20"),
         (datetime(2024, 1, 5), "2024-01-05"),
-        (datetime(2024, 1, 5, 8, 30), "2024-01-05 08:30:00"),
+        (datetime(2024, 1, 5, 8, 30), "2024-01-05"),  # a date-time counts as its date
         (date(2024, 1, 5), "2024-01-05"),
         (time(8, 30), "08:30:00"),
         (timedelta(hours=1), "1:00:00"),
@@ -100,6 +100,8 @@ def test_decode_text_reads_utf8_with_or_without_bom_else_cp1252(data, expected):
         ("Apellido, Nombre;email;rut\n", ";"),
         ("rut\n1\n", ","),
         ("", ","),
+        ("Dotación noviembre 2026\n\nrut;nombres;email\n1;2;3", ";"),  # a title line above
+        ("Acme SpA, Santiago\nrut;nombres;email;cargo\n", ";"),  # a comma in the title
     ],
 )
 def test_sniff_delimiter_picks_the_most_frequent_separator_of_the_header(text, delimiter):
@@ -235,10 +237,8 @@ def test_read_upload_lays_a_sheet_out_from_cell_a1_as_excel_does(tmp_path):
         pd.testing.assert_frame_equal(upload.sheets[name].frame, expected.frame)
         assert upload.sheets[name].headers == expected.headers
     assert upload.sheets[UNIDADES].frame["codigo_unidad"].tolist() == ["A", "B", ""]
-    assert upload.sheets[PERSONAS].frame.empty  # row 1 is empty: the sheet has no header
-    assert {(i.code, i.sheet, i.column) for i in upload.issues} >= {
-        ("missing_column", PERSONAS, "rut")
-    }
+    # row 1 is empty: the header is found in row 3, and the data keeps its Excel row number
+    assert upload.sheets[PERSONAS].frame.index.tolist() == [4]
 
 
 def test_read_upload_reads_a_hidden_sheet(tmp_path):
@@ -307,11 +307,11 @@ def test_read_upload_refuses_a_csv_zip_that_expands_too_much(tmp_path):
         ("org.xlsx", b"", "unreadable_file/empty"),
         ("org.xlsx", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "unreadable_file/pdf"),
         ("org.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512, "unreadable_file/xls"),
-        ("org.xlsx", b"<html><body>hola</body></html>", "unreadable_file/type"),
+        ("org.xlsx", b"<html><body>hola</body></html>", "unreadable_file/html"),
+        ("org.xlsx", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "unreadable_file/type"),
         ("org.xlsx", b"PK\x03\x04" + b"\x00" * 60, "unreadable_file/corrupt"),
         ("unidades.csv", b"codigo_unidad\x00\x01\x02", "unreadable_file/binary"),
         ("unidades.csv", b"codigo_unidad\n\x81\x8d\x8f\n", "unreadable_file/binary"),
-        ("unidades.csv", b"codigo_unidad\n" + b"x" * 1_000_001 + b"\n", "unreadable_file/csv"),
     ],
 )
 def test_read_upload_reports_why_a_file_is_unreadable(tmp_path, name, data, key):
@@ -361,4 +361,6 @@ def test_read_upload_refuses_a_password_protected_csv_inside_a_zip(tmp_path):
     data[info.header_offset + 6] |= 0x1
     archive.write_bytes(bytes(data))
     upload = read_upload([archive])
-    assert [(i.code, i.key) for i in upload.issues] == [("unreadable_file", "unreadable_file/xls")]
+    assert [(i.code, i.key) for i in upload.issues] == [
+        ("unreadable_file", "unreadable_file/encrypted")
+    ]

@@ -18,6 +18,7 @@ import pytest
 from pandas.testing import assert_frame_equal
 from sqlalchemy import Connection, Engine, insert
 
+from loaders.apply import apply_plan
 from loaders.plan import plan_changes, plan_entity
 from loaders.store import (
     FIELDS,
@@ -30,7 +31,7 @@ from loaders.store import (
     fetch_current,
     fetch_current_rows,
 )
-from orgload.columns import PERSONAS, UNIDADES
+from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from orgload.db import people, units
 from orgload.settings import Settings
 from service.loads import LoadRequest, run_load
@@ -220,6 +221,37 @@ def test_plan_of_the_stored_data_changes_nothing_but_the_changed_cell(
     assert changed.updates.loc[rut(1001), "cargo"] == "tab here"
 
 
+def test_apply_never_writes_a_column_the_upload_did_not_provide(engine: Engine) -> None:
+    people_rows = [_person(1000 + i, cargo=f"Cargo {i}", active=i != 2) for i in range(4)]
+    with engine.begin() as conn:
+        _store(conn, "acme", {UNIDADES: [_unit("U0")], PERSONAS: people_rows})
+    with engine.connect() as conn:
+        current = {entity: fetch_current(conn, "acme", entity) for entity in ENTITIES}
+    uploads = {
+        entity: frame.drop(columns=["active", "load_id"]).reset_index()
+        for entity, frame in current.items()
+    }
+    personas = uploads[PERSONAS]
+    personas.loc[personas["rut"] == rut(1000), "nombres"] = "Renombrada"
+    personas = pd.concat([personas, personas.iloc[[0]].assign(rut=rut(1010))], ignore_index=True)
+    uploads[PERSONAS] = personas.assign(cargo=None).astype("str")  # as an absent column reads
+    headers = {PERSONAS: {c: c for c in personas.columns if c != "cargo"}}
+    plan = plan_changes(uploads, current, headers=headers)
+    entity = plan.entities[PERSONAS]
+    assert entity.kept == ("cargo",)
+    assert entity.counts() == {"inserted": 1, "updated": 2, "deactivated": 0, "unchanged": 2}
+    # Even a plan whose rows carried other values there would not write the column.
+    entity.updates["cargo"] = "stale"
+    with engine.begin() as conn:
+        apply_plan(conn, "acme", 2, plan)
+    with engine.connect() as conn:
+        now = fetch_current(conn, "acme", PERSONAS)
+    assert [now.loc[rut(1000 + i), "cargo"] for i in range(4)] == [f"Cargo {i}" for i in range(4)]
+    assert now.loc[rut(1000), "nombres"] == "Renombrada"
+    assert bool(now.loc[rut(1002), "active"])
+    assert pd.isna(now.loc[rut(1010), "cargo"])
+
+
 def _tricky_upload() -> dict[str, list[Any]]:
     """The small valid organization with awkward (but valid) text in its free-text cells."""
     sheets = valid_rows()
@@ -270,23 +302,46 @@ def test_reloading_awkward_text_is_no_changes(
 # --- plan_entity against a dictionary diff ----------------------------------------------------
 
 
-def _reference(entity: str, upload: pd.DataFrame, current: pd.DataFrame) -> dict[str, Any]:
-    """SPEC §3 spelled out with dictionaries: keys, rows (None for missing) and counts."""
+def _reference(
+    entity: str, upload: pd.DataFrame, current: pd.DataFrame, kept: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """SPEC §3 spelled out with dictionaries: keys, rows (None for missing) and counts. The
+    ``kept`` columns are not provided: not compared, and changed rows keep their old values."""
+    fields = FIELDS[entity]
 
     def plain(row: pd.Series) -> list[Any]:
-        return [None if pd.isna(v) else v for v in row[FIELDS[entity]]]
+        return [None if pd.isna(v) else v for v in row[fields]]
+
+    def differs(new: list[Any], old: list[Any]) -> bool:
+        return any(n != o for f, n, o in zip(fields, new, old, strict=True) if f not in kept)
+
+    def merged(new: list[Any], old: list[Any]) -> list[Any]:
+        return [o if f in kept else n for f, n, o in zip(fields, new, old, strict=True)]
 
     old = {k: (plain(r), bool(r["active"]), int(r["load_id"])) for k, r in current.iterrows()}
     new = {r[KEYS[entity]]: plain(r) for _, r in upload.iterrows()}
-    updated = [k for k, v in new.items() if k in old and (v != old[k][0] or not old[k][1])]
+    updated = [k for k, v in new.items() if k in old and (differs(v, old[k][0]) or not old[k][1])]
     gone = [k for k, (_, active, _) in old.items() if active and k not in new]
+    nullable = [f for f in fields if SHEETS[entity].column(f).nullable and f not in kept]
+    blanked = {
+        f: sum(
+            1
+            for k, v in new.items()
+            if k in old
+            and old[k][1]
+            and v[fields.index(f)] is None
+            and old[k][0][fields.index(f)] not in (None, "")
+        )
+        for f in nullable
+    }
     return {
         "inserts": ([k for k in new if k not in old], [new[k] for k in new if k not in old]),
-        "updates": (updated, [new[k] for k in updated]),
+        "updates": (updated, [merged(new[k], old[k][0]) for k in updated]),
         "before": (updated, [[*old[k][0], old[k][1], old[k][2]] for k in updated]),
         "deactivations": (gone, [[*old[k][0], old[k][2]] for k in gone]),
         "unchanged": sum(k in old for k in new) - len(updated),
         "active_before": sum(active for _, active, _ in old.values()),
+        "blanked": {f: n for f, n in blanked.items() if n},
     }
 
 
@@ -322,8 +377,15 @@ def _random_frames(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.mark.parametrize("seed", range(60))
 def test_plan_entity_equals_a_dictionary_diff(seed: int) -> None:
     upload, current = _random_frames(seed)
-    plan = plan_entity(PERSONAS, upload, current)
-    expected = _reference(PERSONAS, upload, current)
+    # Every third plan gets all columns; the others lack a random set of optional ones.
+    optional = [f for f in FIELDS[PERSONAS] if not SHEETS[PERSONAS].column(f).required]
+    pick = random.Random(-seed)
+    kept = () if seed % 3 == 0 else tuple(f for f in optional if pick.random() < 0.5)
+    headers = None if seed % 3 == 0 else {f: f for f in upload.columns if f not in kept}
+    plan = plan_entity(PERSONAS, upload, current, headers)
+    expected = _reference(PERSONAS, upload, current, kept)
+    assert plan.kept == kept
+    assert plan.blanked == expected["blanked"]
     for name in ("inserts", "updates", "before", "deactivations"):
         frame = getattr(plan, name)
         keys, rows = expected[name]

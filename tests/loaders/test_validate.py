@@ -211,6 +211,18 @@ CASES = {
             ("unknown_reference", PERSONAS, 5, "codigo_unidad"),
         },
     ),
+    "invalid_character": Case(
+        cell("Personas", 3, "nombres", "Bru\x7fno"), {("invalid_character", PERSONAS, 3, "nombres")}
+    ),
+    "invalid_character/line_break": Case(
+        cell("Personas", 3, "rut", "12.345.678\n-5"),
+        {
+            ("invalid_character", PERSONAS, 3, "rut"),
+            # the CTO's RUT is not a RUT: who points at it points at nobody
+            ("unknown_reference", PERSONAS, 4, "rut_jefatura"),
+            ("unknown_reference", UNIDADES, 3, "rut_jefatura"),
+        },
+    ),
     "duplicate/unit": Case(
         xlsx(TWO_UNITS_DUPLICATED),
         {
@@ -619,7 +631,7 @@ def test_formulas_without_cached_values_give_a_report(tmp_path):
 
 @pytest.mark.parametrize("kind", ["xlsx", "csv"])
 def test_a_huge_cell_is_too_long_and_its_value_is_cut_in_the_report(tmp_path, kind):
-    rows = set_cell(valid_rows(), "Personas", 4, "cargo", "x" * 40_000)
+    rows = set_cell(valid_rows(), "Personas", 4, "cargo", "x" * 30_000)  # within the cell limit
     paths = (
         [write_xlsx(tmp_path / "org.xlsx", rows)] if kind == "xlsx" else write_csvs(tmp_path, rows)
     )

@@ -26,7 +26,7 @@ def frames(path: Path) -> dict[str, list[list[str]]]:
 
 
 def wait_parsed(path: Path) -> None:
-    _stamp, future = loaders.xlsx._ahead[path.resolve()]
+    _stamp, _limits, future = loaders.xlsx._ahead[path.resolve()]
     future.result(timeout=60)
 
 
@@ -46,7 +46,7 @@ def test_the_reader_takes_the_parse_made_ahead(
     parse_ahead([path], Limits())
     wait_parsed(path)
 
-    def no_second_parse(_path: Path) -> None:
+    def no_second_parse(_path: Path, _limits: Limits) -> None:
         raise AssertionError("parsed twice")
 
     monkeypatch.setattr(loaders.xlsx, "_parse", no_second_parse)
@@ -89,3 +89,23 @@ def test_a_corrupt_workbook_parsed_ahead_gets_the_same_report(tmp_path: Path) ->
     expected = [(i.code, i.key) for i in read_upload([cut]).issues]
     parse_ahead([cut], Limits())
     assert [(i.code, i.key) for i in read_upload([cut]).issues] == expected
+
+
+def test_a_workbook_beyond_the_limits_parsed_ahead_is_refused_when_read(
+    tmp_path: Path,
+) -> None:
+    rows = valid_rows()
+    wide = [*rows["Unidades"], [None] * 250 + ["far away"]]  # a value in column IS
+    path = write_xlsx(tmp_path / "org.xlsx", {**rows, "Unidades": wide})
+    parse_ahead([path], Limits())
+    assert loaders.xlsx._ahead[path.resolve()][2].exception(timeout=60) is not None
+    assert [(i.code, i.key, i.sheet) for i in read_upload([path]).issues] == [
+        ("file_too_large", "file_too_large/range", UNIDADES)
+    ]
+
+
+def test_a_parse_made_ahead_under_other_limits_is_not_taken(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "org.xlsx", valid_rows())
+    parse_ahead([path], Limits(max_columns=2))  # would refuse the file
+    assert loaders.xlsx._ahead[path.resolve()][2].exception(timeout=60) is not None
+    assert sorted(frames(path)) == [PERSONAS, UNIDADES]  # read under the default limits

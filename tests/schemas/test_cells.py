@@ -141,6 +141,12 @@ POOL = [
     "colaborador",
     "jefatura",
     "gerente",
+    "#N/A",
+    "#¡REF!",
+    "Ana\tMaría",
+    "\x1b[31mGER",
+    "12345678-5\x00",
+    "x" * 41 + "\x01",
 ]
 CELL = st.one_of(st.sampled_from(POOL), st.text(max_size=8))
 

@@ -14,11 +14,15 @@ from stdnum.cl import rut as stdnum_rut
 from schemas.checks import (
     ISO_DATE_PATTERN,
     RUT_PATTERN,
+    first_control_character,
     fits,
+    has_control_character,
+    is_excel_error,
     is_iso_date,
     is_iso_date_shaped,
     is_profile,
     is_rut_shaped,
+    is_scientific,
     is_valid_code,
     is_valid_email,
     is_valid_rut,
@@ -253,3 +257,71 @@ def test_shapes_read_from_bytes_are_the_patterns(values, offset):
     for shaped, pattern in ((is_rut_shaped, RUT_PATTERN), (is_iso_date_shaped, ISO_DATE_PATTERN)):
         expected = [v is not None and re.fullmatch(pattern, v) is not None for v in kept]
         assert shaped(array).tolist() == expected
+
+
+# --- text that is not what it seems --------------------------------------------------------
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=20))
+@example(["", "a\x00", "é\x80", "\u0100", "\xc2", "¡", "\x9f", "\u0180"])
+def test_has_control_character_matches_the_pattern(values):
+    array = arrow(pd.Series(values, dtype="str"))
+    expected = [v is not None and bool(_CONTROL.search(v)) for v in values]
+    assert has_control_character(array).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [
+        ("a\x00b", "U+0000"),
+        ("\x1b[2J", "U+001B"),
+        ("a\tb\x01", "U+0009"),
+        ("\x7f", "U+007F"),
+        ("x\x9b", "U+009B"),
+        ("ok", None),
+    ],
+)
+def test_first_control_character_names_it_as_a_code_point(value, label):
+    assert first_control_character(arrow(pd.Series([value], dtype="str"))).to_pylist() == [label]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("#N/A", True),
+        (" #n/a ", True),
+        ("#N/D", True),
+        ("#¡VALOR!", True),
+        ("#REF!", True),
+        ("#DIV/0!", True),
+        ("#NAME?", True),
+        ("#¿NOMBRE?", True),
+        ("#SPILL!", True),
+        ("N/A", False),
+        ("#1", False),
+        ("Analista #N/A", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_is_excel_error_knows_the_english_and_spanish_error_values(value, expected):
+    assert is_excel_error(arrow(pd.Series([value], dtype="str"))).tolist() == [expected]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1.23457E+07", True),
+        ("1,23457E+07", True),
+        ("1.2345678901234567e+16", True),
+        ("1e5", True),
+        ("12345678", False),
+        ("12.345.678-5", False),
+        ("E+07", False),
+    ],
+)
+def test_is_scientific_recognises_excel_scientific_notation(value, expected):
+    assert is_scientific(arrow(pd.Series([value], dtype="str"))).tolist() == [expected]

@@ -86,12 +86,13 @@ def test_file_issue_has_null_sheet_row_and_column():
     assert "a.xlsx" in entry["message"]
 
 
-def test_message_uses_the_variant_key_and_falls_back_to_the_column_as_header():
+def test_message_uses_the_variant_key_and_falls_back_to_the_template_header():
     issue = Issue(code="self_reference", key="self_reference/unit", value="TI")
     assert issue.message("es") != issue.message("en")
     assert "TI" in issue.message("en")
     unnamed = Issue(code="required", sheet="unidades", row=2, column="nombre_unidad")
-    assert "nombre_unidad" in unnamed.message("es")
+    assert "Nombre Unidad" in unnamed.message("es")  # the template's header, in each language
+    assert "Unit Name" in unnamed.message("en")
 
 
 def test_report_is_valid_with_warnings_only():

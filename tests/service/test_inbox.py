@@ -407,6 +407,16 @@ def test_a_file_for_an_unknown_client_is_skipped_until_the_client_is_registered(
     assert pending(folder) == []
 
 
+def test_an_inbox_folder_that_is_no_client_id_is_left_alone(
+    settings: Settings, engine: Engine, samples: Path
+) -> None:
+    folder = drop(settings, "Acme Corp", samples / BAD)  # not a slug: never an outbox path
+
+    assert scan_inbox(engine, settings, AFTERNOON, settle_seconds=0) == []
+    assert pending(folder) == [BAD]
+    assert not (settings.home / "outbox" / "Acme Corp").exists()
+
+
 def test_two_appliers_never_take_the_same_row(
     settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
