@@ -115,10 +115,20 @@ TINY_LABEL = "orgload load, tiny workbook (start-up)"
 POSTGRES = "PostgreSQL"
 SQLITE = "SQLite"
 
-CODE_FOLDERS = ("loaders", "orgload", "schemas", "flows", "migrations")
+CODE_FOLDERS = (
+    "orgload",
+    "schemas",
+    "loaders",
+    "quality",
+    "support",
+    "service",
+    "cli",
+    "flows",
+    "migrations",
+)
 IMPORT_PROBE = (
-    "import json, loaders, orgload, schemas;"
-    " print(json.dumps([m.__file__ for m in (loaders, orgload, schemas)]))"
+    "import json, loaders, orgload, schemas, service, cli;"
+    " print(json.dumps([m.__file__ for m in (loaders, orgload, schemas, service, cli)]))"
 )
 
 MIN_BASELINE_RATIO = 5.0
@@ -698,12 +708,15 @@ def apply_step(client_id: str, path: Path, profile: Path | None) -> int:
     from loaders.validate import validate_upload
     from orgload import clock
     from orgload.clock import period_of
-    from orgload.db import make_engine
+    from orgload.db import make_engine, tenant
     from orgload.settings import load_settings
 
     profiler = cProfile.Profile() if profile is not None else None
     settings = load_settings()
-    engine = make_engine(settings)
+    engine = make_engine(settings)  # the application role: row-level security as in a load
+    # Every transaction of this child is the client's (orgload.db.tenant), as in a real load.
+    scoped = contextlib.ExitStack()
+    scoped.enter_context(tenant(client_id))
     with engine.connect() as conn:
         client = get_client(conn, client_id)
     now = clock.now(settings)
@@ -734,6 +747,7 @@ def apply_step(client_id: str, path: Path, profile: Path | None) -> int:
             apply_plan(conn, client.id, load_id, plan)
         raise _RollBackError
     engine.dispose()
+    scoped.close()
     if profiler is not None and profile is not None:
         profile.parent.mkdir(parents=True, exist_ok=True)
         profiler.dump_stats(profile)

@@ -161,6 +161,7 @@ def history(client: ClientId, as_json: AsJson = False, lang: LangOption = None) 
 @one_line_errors
 def revert(
     load_id: Annotated[int, typer.Option("--load", help="Id de la carga a revertir.")],
+    client: ClientId,
     reason: Annotated[str, typer.Option("--reason", help="Motivo / reason (recorded).")],
     as_json: AsJson = False,
     lang: LangOption = None,
@@ -170,7 +171,7 @@ def revert(
     chosen = language(config, lang)
     from service.loads import revert_load
 
-    outcome = revert_load(config, load_id, reason, database(config))
+    outcome = revert_load(config, client, load_id, reason, database(config))
     if as_json:
         print_json(outcome.to_dict())
     else:

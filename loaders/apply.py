@@ -62,10 +62,10 @@ def apply_plan(conn: Connection, client_id: str, load_id: int, plan: Plan) -> No
             _deactivate(conn, client_id, load_id, entity)
             if not postgres:
                 _insert_log(conn, _log_columns(load_id, entity.entity, columns))
-        for built in logs:
+        for n, built in enumerate(logs):
             log = built.result()
             if log is not None:
-                _copy_arrays(conn, change_log.name, log)
+                _copy_through_stage(conn, change_log, log, f"log{n}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +120,11 @@ def _copy_changes(
     and merged with one ``INSERT … SELECT … ON CONFLICT DO UPDATE``."""
     table = TABLES[entity.entity]
     if _length(columns.inserts):
-        _copy_arrays(conn, table.name, _table_rows(client_id, load_id, columns.inserts))
+        rows = _table_rows(client_id, load_id, columns.inserts)
+        _copy_through_stage(conn, table, rows, "new")
     if _length(columns.updates):
         rows = _table_rows(client_id, load_id, columns.updates)
-        stage = _stage_table(conn, table)
+        stage = _stage_table(conn, table, "changed")
         _copy_arrays(conn, stage.name, rows)
         statement = pg_insert(table).from_select(list(rows), select(stage))
         conn.execute(
@@ -270,10 +271,21 @@ def _log_insert() -> Any:
     )
 
 
-def _stage_table(conn: Connection, table: Table) -> Table:
+def _copy_through_stage(
+    conn: Connection, table: Table, columns: Mapping[str, pa.Array | pa.Scalar], purpose: str
+) -> None:
+    """COPY into a temporary stage, then one ``INSERT … SELECT`` into ``table``: PostgreSQL
+    refuses COPY into a table under row-level security for the role the application acts as
+    (migration 0005), while the insert is checked against the tenant's policy row by row."""
+    stage = _stage_table(conn, table, purpose)
+    _copy_arrays(conn, stage.name, columns)
+    conn.execute(insert(table).from_select(list(columns), select(*(stage.c[c] for c in columns))))
+
+
+def _stage_table(conn: Connection, table: Table, purpose: str) -> Table:
     """A temporary copy of ``table``'s columns, dropped at commit (PostgreSQL)."""
     stage = Table(
-        f"stage_{table.name}",
+        f"stage_{table.name}_{purpose}",
         MetaData(),
         *(Column(c.name, c.type) for c in table.columns),
         prefixes=["TEMPORARY"],

@@ -12,6 +12,7 @@ import json
 import logging
 import traceback
 from collections.abc import Sequence
+from contextvars import copy_context
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -146,7 +147,8 @@ def _run(settings: Settings, request: LoadRequest, engine: Engine) -> LoadOutcom
         # validated: the database and the validation work at the same time. (An invalid file
         # just drops the result.)
         with ThreadPoolExecutor(max_workers=1) as worker:
-            current = worker.submit(_read_current, engine, client.id)
+            # the reader's thread runs in this context: same tenant scope (orgload.db.tenant)
+            current = worker.submit(copy_context().run, _read_current, engine, client.id)
             validated = validate_upload(
                 request.paths,
                 limits=Limits.from_settings(settings),

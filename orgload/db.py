@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -231,9 +233,58 @@ notifications = Table(
 )
 
 
-def make_engine(settings: Settings) -> Engine:
+# --- tenant isolation (SPEC §9) ----------------------------------------------------------------
+#
+# On PostgreSQL the application acts as ``APP_ROLE`` (migration 0005), which owns nothing, so
+# the row-level security policies apply to it; every transaction starts by setting its tenant
+# (``orgload.client_id``) or the explicit staff mode (``orgload.scope``) from the scope of the
+# calling code, both local to the transaction, so a pooled connection never carries them over.
+# No scope: the transaction sees no client rows at all.
+
+APP_ROLE = "orgload_app"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose rows a unit of work may see: one client's, or every client's (staff)."""
+
+    client_id: str | None = None
+    staff: bool = False
+
+
+_scope: ContextVar[Scope | None] = ContextVar("orgload_scope", default=None)
+
+
+@contextmanager
+def tenant(client_id: str) -> Iterator[None]:
+    """Work done in this block (this thread and tasks started with its context) sees only
+    ``client_id``'s rows."""
+    token = _scope.set(Scope(client_id=client_id))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+@contextmanager
+def staff() -> Iterator[None]:
+    """Work done in this block sees every client's rows: support and ops, said explicitly."""
+    token = _scope.set(Scope(staff=True))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def current_scope() -> Scope | None:
+    return _scope.get()
+
+
+def make_engine(settings: Settings, *, owner: bool = False) -> Engine:
     """The engine for the configured database; SQLite gets WAL, a busy timeout and IMMEDIATE
-    transactions so that concurrent writers queue instead of failing."""
+    transactions so that concurrent writers queue instead of failing. On PostgreSQL the
+    engine acts as the application role under row-level security, unless ``owner`` (the
+    migrations, which keep DDL; tests that set up and inspect data)."""
     url = settings.resolved_database_url
     try:
         if url.startswith("sqlite"):
@@ -243,7 +294,9 @@ def make_engine(settings: Settings) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 60})
             _configure_sqlite(engine)
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        _configure_postgres(engine, act_as=None if owner else APP_ROLE)
+        return engine
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError, TypeError) as exc:
         # A URL that does not parse (``host:port`` not a number) or names a driver that is
         # not installed. The message never repeats the URL: it may hold a password.
@@ -269,6 +322,33 @@ def engine_for(settings: Settings, engine: Engine | None = None) -> Iterator[Eng
         yield owned
     finally:
         owned.dispose()
+
+
+def _configure_postgres(engine: Engine, *, act_as: str | None) -> None:
+    if act_as is not None:
+
+        @event.listens_for(engine, "connect")
+        def _act_as(dbapi_connection: Any, _record: Any) -> None:
+            # Set for the session and committed (a rolled-back SET would be undone). A
+            # database not migrated yet has no role: ``ensure_current`` then asks for an
+            # upgrade before anything is read.
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (act_as,))
+                if cursor.fetchone() is not None:
+                    cursor.execute(f'SET ROLE "{act_as}"')
+            dbapi_connection.commit()
+
+    @event.listens_for(engine, "begin")
+    def _set_scope(conn: Any) -> None:
+        scope = _scope.get()
+        conn.exec_driver_sql(
+            "SELECT set_config('orgload.client_id', %(client)s, true), "
+            "set_config('orgload.scope', %(scope)s, true)",
+            {
+                "client": (scope.client_id or "") if scope else "",
+                "scope": "staff" if scope and scope.staff else "",
+            },
+        )
 
 
 def _configure_sqlite(engine: Engine) -> None:

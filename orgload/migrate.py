@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-SCHEMA_REVISION = "0004"  # the newest file in migrations/versions/
+SCHEMA_REVISION = "0005"  # the newest file in migrations/versions/
 
 
 def alembic_config() -> Config:

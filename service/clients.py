@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from loaders.store import Client, add_client, list_clients
 from orgload import clock
-from orgload.db import engine_for
+from orgload.db import engine_for, staff
 from orgload.errors import UsageError, shown
 from orgload.settings import Settings
 from orgload.slugs import check_client_id
@@ -40,7 +40,7 @@ def register_client(
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
         raise UsageError(f"unknown timezone {shown(zone, repr_=True)}") from exc
-    with engine_for(settings, engine) as bound, bound.begin() as conn:
+    with staff(), engine_for(settings, engine) as bound, bound.begin() as conn:
         return add_client(
             conn, client_id, name, zone, admin_email, clock.now(settings), allow_mass_change
         )
@@ -59,5 +59,5 @@ def _check_text(option: str, value: str, limit: int, *, spaces: bool = True) -> 
 
 def registered_clients(settings: Settings, engine: Engine | None = None) -> list[Client]:
     """Every registered client, by id."""
-    with engine_for(settings, engine) as bound, bound.connect() as conn:
+    with staff(), engine_for(settings, engine) as bound, bound.connect() as conn:
         return list_clients(conn)

@@ -35,14 +35,14 @@ class OpenDatabase:
 def open_database(settings: Settings) -> OpenDatabase:
     """Make the engine, check the database is reachable and its schema current, then import
     the incidents spooled while it was down (exactly once: the import skips stored ids)."""
-    from orgload.db import check_connection, make_engine, reachable
+    from orgload.db import check_connection, make_engine, reachable, staff
     from orgload.migrate import ensure_current
     from support.spool import import_spool, spooled_files
 
     engine = make_engine(settings)
     try:
         check_connection(settings, engine)
-        with reachable(settings):
+        with reachable(settings), staff():  # the spool holds every client's incidents
             ensure_current(engine)
             imported = (
                 import_spool(engine, settings, clock.now(settings))
@@ -76,10 +76,14 @@ def connected(settings: Settings, engine: Engine | None = None) -> Iterator[Engi
 
 def upgrade_database(settings: Settings) -> str | None:
     """Create or migrate the schema (Alembic); returns the revision now in force."""
-    from orgload.db import check_connection, engine_for, reachable
+    from orgload.db import check_connection, make_engine, reachable
     from orgload.migrate import current_revision, upgrade
 
-    with engine_for(settings) as engine, reachable(settings):
-        check_connection(settings, engine)
-        upgrade(engine)
-        return current_revision(engine)
+    engine = make_engine(settings, owner=True)  # the migration owner keeps DDL
+    try:
+        with reachable(settings):
+            check_connection(settings, engine)
+            upgrade(engine)
+            return current_revision(engine)
+    finally:
+        engine.dispose()

@@ -16,7 +16,7 @@ from loaders.archive import upload_digest, upload_name
 from loaders.limits import Limits
 from orgload import clock
 from orgload.clock import chile_iso
-from orgload.db import engine_for
+from orgload.db import engine_for, staff
 from orgload.errors import UsageError
 from orgload.settings import Settings
 from support import incidents as desk
@@ -94,7 +94,7 @@ def list_incidents(
         raise UsageError(f"--status must be one of {', '.join(desk.STATUSES)}")
     if level is not None and level not in (1, 2, 3):
         raise UsageError("--level must be 1, 2 or 3")
-    with engine_for(settings, engine) as bound, bound.connect() as conn:
+    with staff(), engine_for(settings, engine) as bound, bound.connect() as conn:
         rows = desk.list_incidents(
             conn,
             clock.now(settings),
@@ -109,7 +109,7 @@ def list_incidents(
 def show_incident(
     settings: Settings, incident_id: str, engine: Engine | None = None
 ) -> IncidentDetail:
-    with engine_for(settings, engine) as bound, bound.connect() as conn:
+    with staff(), engine_for(settings, engine) as bound, bound.connect() as conn:
         return _detail(conn, incident_id)
 
 
@@ -146,7 +146,7 @@ def escalate_incident(
     if not reason.strip():
         raise UsageError("--reason must not be empty")
     now = clock.now(settings)
-    with engine_for(settings, engine) as bound:
+    with staff(), engine_for(settings, engine) as bound:
         with bound.begin() as conn:
             row = desk.escalate(conn, incident_id, reason, who(by), now)
             queue_notification(conn, row, "escalated", settings, now, None)
@@ -166,7 +166,7 @@ def transition_incident(
     engine: Engine | None = None,
 ) -> IncidentDetail:
     """reported → in_review → resolved (with a correction type) → closed; illegal moves refused."""
-    with engine_for(settings, engine) as bound:
+    with staff(), engine_for(settings, engine) as bound:
         with bound.begin() as conn:
             desk.transition(
                 conn,
@@ -202,14 +202,14 @@ def import_spooled(
 ) -> SpoolImport:
     """Store the incidents spooled while the database was down (exactly once)."""
     before = spooled_count(settings) if spooled_before is None else spooled_before
-    with engine_for(settings, engine) as bound:
+    with staff(), engine_for(settings, engine) as bound:
         imported = import_spool(bound, settings, clock.now(settings))
     return SpoolImport(before, imported, spooled_count(settings))
 
 
 def watch_sla(settings: Settings, engine: Engine | None = None) -> dict[str, Any]:
     """Overdue and soon-due incidents, their e-mails, and the spool (SPEC §5)."""
-    with engine_for(settings, engine) as bound:
+    with staff(), engine_for(settings, engine) as bound:
         return run_sla_watch(bound, settings, clock.now(settings))
 
 
@@ -228,23 +228,24 @@ def report_dead_run(
     """The ``crash`` incident of a run that died, opened exactly once per run."""
     existing = [p for p in paths if p.is_file()]
     max_bytes = Limits.from_settings(settings).max_file_bytes
-    return report_run_failure(
-        settings,
-        flow_run_id=flow_run_id,
-        client_id=client_id,
-        file_name=upload_name(list(paths)) if paths else None,
-        sha256=upload_digest(existing, max_bytes) if existing else None,
-        state_name=state_name,
-        message=message,
-        now=now or clock.now(settings),
-        engine=engine,
-        extra=extra,
-    )
+    with staff():  # a run's incident is support's, whoever the client
+        return report_run_failure(
+            settings,
+            flow_run_id=flow_run_id,
+            client_id=client_id,
+            file_name=upload_name(list(paths)) if paths else None,
+            sha256=upload_digest(existing, max_bytes) if existing else None,
+            state_name=state_name,
+            message=message,
+            now=now or clock.now(settings),
+            engine=engine,
+            extra=extra,
+        )
 
 
 def dead_run_has_incident(
     settings: Settings, flow_run_id: str, engine: Engine | None = None
 ) -> bool:
     """Whether the run's incident exists already (the reconciler skips those runs)."""
-    with engine_for(settings, engine) as bound, bound.connect() as conn:
+    with staff(), engine_for(settings, engine) as bound, bound.connect() as conn:
         return desk.incident_exists(conn, run_incident_id(flow_run_id))

@@ -20,11 +20,11 @@ from loaders.limits import Limits
 from loaders.load import LoadOutcome, LoadRequest, RevertOutcome, run_revert
 from loaders.load import run_load as run_pipeline
 from loaders.quota import QuotaStatus, quota_status
-from loaders.store import get_client, load_history
+from loaders.store import get_client, get_load, load_history
 from orgload import clock
 from orgload.clock import next_period_start, period_of
-from orgload.db import engine_for
-from orgload.errors import DatabaseUnavailableError, NotFoundError, UsageError
+from orgload.db import engine_for, staff, tenant
+from orgload.errors import DatabaseUnavailableError, NotFoundError, RefusedError, UsageError
 from orgload.failures import LoadFailure
 from orgload.settings import Settings, ensure_home
 from orgload.slugs import check_client_id
@@ -57,7 +57,7 @@ def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = N
     if not request.dry_run:
         ensure_home(settings)  # the archive and the spool live there: refuse before starting
     try:
-        with connected(settings, engine) as bound:
+        with tenant(request.client_id), connected(settings, engine) as bound:
             outcome = run_pipeline(settings, request, bound)
             if outcome.failure is not None:
                 outcome.incident = report_failure(settings, bound, outcome.failure).to_dict()
@@ -108,7 +108,7 @@ def report_unavailable(
 def client_quota(settings: Settings, client_id: str, engine: Engine | None = None) -> QuotaStatus:
     """This period's quota of a client and when the next period starts (SPEC §4)."""
     check_client_id(client_id)
-    with engine_for(settings, engine) as bound, bound.connect() as conn:
+    with tenant(client_id), engine_for(settings, engine) as bound, bound.connect() as conn:
         client = get_client(conn, client_id)
         return quota_status(
             conn, client.id, period_of(clock.now(settings), client.timezone), client.timezone
@@ -155,7 +155,7 @@ class History:
 def client_history(settings: Settings, client_id: str, engine: Engine | None = None) -> History:
     """Every recorded attempt of a client (all statuses; dry runs are never recorded)."""
     check_client_id(client_id)
-    with engine_for(settings, engine) as bound, bound.connect() as conn:
+    with tenant(client_id), engine_for(settings, engine) as bound, bound.connect() as conn:
         client = get_client(conn, client_id)
         rows = load_history(conn, client.id)
     zone = ZoneInfo(client.timezone)
@@ -178,12 +178,28 @@ def client_history(settings: Settings, client_id: str, engine: Engine | None = N
 
 
 def revert_load(
-    settings: Settings, load_id: int, reason: str, engine: Engine | None = None
+    settings: Settings,
+    client_id: str,
+    load_id: int,
+    reason: str,
+    engine: Engine | None = None,
 ) -> RevertOutcome:
-    """Revert the client's latest applied load (recorded, with its reason; frees the quota)."""
+    """Revert ``client_id``'s latest applied load (recorded, with its reason; frees the quota).
+
+    The load must be that client's: a load id typed wrong never reaches another client.
+    """
+    check_client_id(client_id)
     if not reason.strip():
         raise UsageError("--reason must not be empty")
-    with engine_for(settings, engine) as bound:
+    with tenant(client_id), engine_for(settings, engine) as bound:
+        with bound.connect() as conn:
+            get_client(conn, client_id)
+            target = get_load(conn, load_id)
+        if target is None or target["client_id"] != client_id:
+            raise RefusedError(
+                f"load {load_id} is not a load of client {client_id}; "
+                "only the client's latest applied load can be reverted"
+            )
         return run_revert(settings, load_id, reason, bound)
 
 
@@ -192,7 +208,7 @@ def replay_incident(
 ) -> LoadOutcome:
     """The archived file of an incident as a dry run against the current data (SPEC §5)."""
     with engine_for(settings, engine) as bound:
-        with bound.connect() as conn:
+        with staff(), bound.connect() as conn:
             row = get_incident(conn, incident_id)
         folder = row["diagnostics"].get("archive_path")
         try:

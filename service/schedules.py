@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orgload import clock
-from orgload.db import engine_for
+from orgload.db import engine_for, staff
 from orgload.settings import Settings
 from quality.suites import check_live_quality
 from service.inbox import apply_queued, is_off_peak, scan_inbox
@@ -15,7 +15,7 @@ __all__ = ["apply_inbox_queue", "check_quality", "is_off_peak_now", "scan_upload
 
 def scan_uploads(settings: Settings, flow_run_id: str | None = None) -> list[dict[str, Any]]:
     """Validate each new upload of ``inbox/<client>/`` once; reports go to ``outbox/``."""
-    with engine_for(settings) as engine:
+    with staff(), engine_for(settings) as engine:
         return [i.to_dict() for i in scan_inbox(engine, settings, clock.now(settings), flow_run_id)]
 
 
@@ -23,7 +23,7 @@ def apply_inbox_queue(
     settings: Settings, *, force: bool = False, flow_run_id: str | None = None
 ) -> list[dict[str, Any]]:
     """Apply the queued valid uploads (inside the off-peak window unless ``force``)."""
-    with engine_for(settings) as engine:
+    with staff(), engine_for(settings) as engine:
         return [
             i.to_dict()
             for i in apply_queued(
@@ -34,7 +34,7 @@ def apply_inbox_queue(
 
 def check_quality(settings: Settings) -> dict[str, Any]:
     """The Great Expectations suites on every client's live tables, with Data Docs."""
-    with engine_for(settings) as engine:
+    with staff(), engine_for(settings) as engine:
         docs = settings.home / "outbox" / "_data_docs"
         return check_live_quality(engine, settings, docs_dir=docs).to_dict()
 

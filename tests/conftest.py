@@ -82,7 +82,7 @@ def postgres_template() -> Iterator[tuple[Engine, str]]:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(Settings(database_url=url))
+    engine = make_engine(Settings(database_url=url), owner=True)
     upgrade(engine)
     engine.dispose()
     yield admin, name
@@ -125,7 +125,7 @@ def settings(database_url: str) -> Settings:
 def engine(settings: Settings) -> Iterator[Engine]:
     from orgload.db import make_engine
 
-    engine = make_engine(settings)
+    engine = make_engine(settings, owner=True)  # sets up and inspects data as the owner
     yield engine
     engine.dispose()
 

@@ -145,10 +145,16 @@ def test_history_quota_revert_and_export(
         "perfil",
     }
 
-    code, _, stderr = run("revert", "--load", str(applied_id + 99), "--reason", "x")
+    code, _, stderr = run(
+        "revert", "--load", str(applied_id + 99), "--client", client, "--reason", "x"
+    )
     assert code == 1
     assert len(stderr.strip().splitlines()) == 1
-    code, stdout, _ = run("revert", "--load", str(applied_id), "--reason", "wrong file", "--json")
+    code, _, stderr = run("revert", "--load", str(applied_id), "--reason", "x")
+    assert code == 2  # the client must be named (SPEC §9: every id-taking command is scoped)
+    code, stdout, _ = run(
+        "revert", "--load", str(applied_id), "--client", client, "--reason", "wrong file", "--json"
+    )
     reverted = json.loads(stdout)
     assert code == 0
     assert reverted["status"] == "reverted"

@@ -34,7 +34,7 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         return
     admin, _template = request.getfixturevalue("postgres_template")
     with postgres_database(admin) as url:
-        engine = make_engine(Settings(database_url=url))
+        engine = make_engine(Settings(database_url=url), owner=True)
         yield engine
         engine.dispose()
 

@@ -18,7 +18,7 @@ import service.inbox as inbox
 from loaders.load import LoadOutcome
 from loaders.quota import QuotaStatus
 from loaders.store import add_client
-from orgload.db import engine_for, make_engine, people
+from orgload.db import engine_for, staff, make_engine, people
 from orgload.errors import DatabaseUnavailableError
 from orgload.settings import Settings, load_settings
 from schemas.report import Issue
@@ -436,7 +436,8 @@ def test_two_appliers_never_take_the_same_row(
     results: list[list[InboxItem]] = []
 
     def applier() -> None:
-        with engine_for(settings) as own:
+        # as the scheduled job runs it: the staff scope (each thread starts with no scope)
+        with staff(), engine_for(settings) as own:
             start.wait()
             results.append(apply_queued(own, settings, NIGHT))
 
