@@ -25,6 +25,10 @@ incidents_app = typer.Typer(
 )
 
 IncidentId = Annotated[str, typer.Argument(help="Id del incidente (INC-…).")]
+OfClient = Annotated[
+    str | None,
+    typer.Option("--client", help="Solo si es de este cliente / only if it is this client's."),
+]
 By = Annotated[
     str | None, typer.Option("--by", help="Quién lo hace (por defecto, el usuario del sistema).")
 ]
@@ -78,14 +82,17 @@ def incidents_list(
 @incidents_app.command("show")
 @one_line_errors
 def incidents_show(
-    incident_id: IncidentId, as_json: AsJson = False, lang: LangOption = None
+    incident_id: IncidentId,
+    client: OfClient = None,
+    as_json: AsJson = False,
+    lang: LangOption = None,
 ) -> None:
     """Muestra un incidente con su diagnóstico e historial / show one incident."""
     config = settings()
     chosen = language(config, lang)
     from service.incidents import show_incident
 
-    detail = show_incident(config, incident_id, database(config)).to_dict()
+    detail = show_incident(config, incident_id, database(config), client_id=client).to_dict()
     if as_json:
         print_json(detail)
     else:
@@ -97,6 +104,7 @@ def incidents_show(
 def incidents_escalate(
     incident_id: IncidentId,
     reason: Annotated[str, typer.Option("--reason", help="Por qué se escala.")],
+    client: OfClient = None,
     by: By = None,
     as_json: AsJson = False,
     lang: LangOption = None,
@@ -107,7 +115,7 @@ def incidents_escalate(
     from service.incidents import escalate_incident
 
     detail = escalate_incident(
-        config, incident_id, reason, by=by, engine=database(config)
+        config, incident_id, reason, by=by, engine=database(config), client_id=client
     ).to_dict()
     if as_json:
         print_json(detail)
@@ -127,6 +135,7 @@ def incidents_transition(
             help="Con resolved: recommendation | configuration | data | database | application",
         ),
     ] = None,
+    client: OfClient = None,
     by: By = None,
     comment: Annotated[str | None, typer.Option("--comment", help="Comentario.")] = None,
     as_json: AsJson = False,
@@ -145,6 +154,7 @@ def incidents_transition(
         by=by,
         comment=comment,
         engine=database(config),
+        client_id=client,
     ).to_dict()
     if as_json:
         print_json(detail)
@@ -155,14 +165,17 @@ def incidents_transition(
 @incidents_app.command("replay")
 @one_line_errors
 def incidents_replay(
-    incident_id: IncidentId, as_json: AsJson = False, lang: LangOption = None
+    incident_id: IncidentId,
+    client: OfClient = None,
+    as_json: AsJson = False,
+    lang: LangOption = None,
 ) -> None:
     """Re-ejecuta el archivo del incidente como simulación / replay the stored file as a dry run."""
     config = settings()
     chosen = language(config, lang)
     from service.loads import replay_incident
 
-    outcome = replay_incident(config, incident_id, database(config))
+    outcome = replay_incident(config, incident_id, database(config), client_id=client)
     data = outcome.to_dict(chosen)
     if as_json:
         print_json(data)

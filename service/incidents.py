@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,9 +17,10 @@ from loaders.archive import upload_digest, upload_name
 from loaders.limits import Limits
 from orgload import clock
 from orgload.clock import chile_iso
-from orgload.db import engine_for, staff
-from orgload.errors import UsageError
+from orgload.db import engine_for, staff, tenant
+from orgload.errors import NotFoundError, UsageError
 from orgload.settings import Settings
+from orgload.slugs import check_client_id
 from support import incidents as desk
 from support.deadruns import report_run_failure, run_incident_id
 from support.incidents import IncidentRef
@@ -106,10 +108,28 @@ def list_incidents(
     return [IncidentSummary(desk.incident_summary(r)) for r in rows]
 
 
+def scoped(client_id: str | None) -> AbstractContextManager[None]:
+    """A client's own scope when ``client_id`` is given (a client admin, or ops naming the
+    client), else the staff scope: who may see every client is always said explicitly."""
+    return tenant(check_client_id(client_id)) if client_id is not None else staff()
+
+
+def _owned(conn: Any, incident_id: str, client_id: str | None) -> None:
+    """Refuse an incident of another client than the one named (exit 1, nothing changed)."""
+    row = desk.get_incident(conn, incident_id)
+    if client_id is not None and row["client_id"] != client_id:
+        raise NotFoundError(f"incident {incident_id} is not an incident of client {client_id}")
+
+
 def show_incident(
-    settings: Settings, incident_id: str, engine: Engine | None = None
+    settings: Settings,
+    incident_id: str,
+    engine: Engine | None = None,
+    *,
+    client_id: str | None = None,
 ) -> IncidentDetail:
-    with staff(), engine_for(settings, engine) as bound, bound.connect() as conn:
+    with scoped(client_id), engine_for(settings, engine) as bound, bound.connect() as conn:
+        _owned(conn, incident_id, client_id)
         return _detail(conn, incident_id)
 
 
@@ -141,13 +161,15 @@ def escalate_incident(
     *,
     by: str | None = None,
     engine: Engine | None = None,
+    client_id: str | None = None,
 ) -> IncidentDetail:
     """Level 1 → 2; the SLA clock restarts; support is e-mailed."""
     if not reason.strip():
         raise UsageError("--reason must not be empty")
     now = clock.now(settings)
-    with staff(), engine_for(settings, engine) as bound:
+    with scoped(client_id), engine_for(settings, engine) as bound:
         with bound.begin() as conn:
+            _owned(conn, incident_id, client_id)
             row = desk.escalate(conn, incident_id, reason, who(by), now)
             queue_notification(conn, row, "escalated", settings, now, None)
         send_quietly(bound, settings, now, incident_id)
@@ -164,10 +186,12 @@ def transition_incident(
     by: str | None = None,
     comment: str | None = None,
     engine: Engine | None = None,
+    client_id: str | None = None,
 ) -> IncidentDetail:
     """reported → in_review → resolved (with a correction type) → closed; illegal moves refused."""
-    with staff(), engine_for(settings, engine) as bound:
+    with scoped(client_id), engine_for(settings, engine) as bound:
         with bound.begin() as conn:
+            _owned(conn, incident_id, client_id)
             desk.transition(
                 conn,
                 incident_id,

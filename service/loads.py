@@ -204,12 +204,19 @@ def revert_load(
 
 
 def replay_incident(
-    settings: Settings, incident_id: str, engine: Engine | None = None
+    settings: Settings,
+    incident_id: str,
+    engine: Engine | None = None,
+    *,
+    client_id: str | None = None,
 ) -> LoadOutcome:
-    """The archived file of an incident as a dry run against the current data (SPEC §5)."""
+    """The archived file of an incident as a dry run against the current data (SPEC §5);
+    with ``client_id``, only an incident of that client."""
     with engine_for(settings, engine) as bound:
         with staff(), bound.connect() as conn:
             row = get_incident(conn, incident_id)
+        if client_id is not None and row["client_id"] != check_client_id(client_id):
+            raise NotFoundError(f"incident {incident_id} is not an incident of client {client_id}")
         folder = row["diagnostics"].get("archive_path")
         try:
             files = sorted(p for p in Path(folder).iterdir() if p.is_file()) if folder else []

@@ -10,11 +10,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from orgload.db import APP_ROLE, make_engine, staff, tenant
-from orgload.errors import RefusedError
+from orgload.errors import NotFoundError, RefusedError
 from orgload.settings import Settings
 from service.clients import register_client
 from service.files import export_client
-from service.loads import LoadRequest, client_history, revert_load, run_load
+from service.incidents import escalate_incident, show_incident, transition_incident
+from service.loads import LoadRequest, client_history, replay_incident, revert_load, run_load
 
 NOV = "organizacion_2026-11.xlsx"
 PROTECTED = (
@@ -43,7 +44,11 @@ def two_clients(settings: Settings, engine: Engine, samples: Path) -> dict[str, 
         loads[client] = int(outcome.load_id or 0)
     rejected = run_load(settings, LoadRequest("beta", [samples / "organizacion_invalida.xlsx"]))
     assert rejected.incident is not None
+    BETA_INCIDENT[settings.resolved_database_url] = rejected.incident["id"]
     return loads
+
+
+BETA_INCIDENT: dict[str, str] = {}  # database → the id of beta's incident (set by two_clients)
 
 
 def _counts(conn) -> dict[str, int]:
@@ -175,6 +180,17 @@ def test_the_service_scopes_every_use_case_by_client(
     exported = export_client(settings, "alfa", "json")
     assert exported.text is not None
     assert '"beta"' not in exported.text
+    incident = BETA_INCIDENT[settings.resolved_database_url]
+    for attempt in (
+        lambda: show_incident(settings, incident, client_id="alfa"),
+        lambda: transition_incident(settings, incident, "in_review", client_id="alfa"),
+        lambda: escalate_incident(settings, incident, "typo", client_id="alfa"),
+        lambda: replay_incident(settings, incident, client_id="alfa"),
+    ):
+        with pytest.raises(NotFoundError):
+            attempt()
+    assert show_incident(settings, incident).to_dict()["status"] == "reported"  # unchanged
+    assert show_incident(settings, incident, client_id="beta").to_dict()["level"] == 1
     reverted = revert_load(settings, "alfa", two_clients["alfa"], "wrong file")
     assert reverted.reverted_load_id == two_clients["alfa"]
     with engine.connect() as conn:  # beta untouched
