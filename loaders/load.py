@@ -12,8 +12,8 @@ import json
 import logging
 import traceback
 from collections.abc import Sequence
-from contextvars import copy_context
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path

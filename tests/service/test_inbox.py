@@ -18,7 +18,7 @@ import service.inbox as inbox
 from loaders.load import LoadOutcome
 from loaders.quota import QuotaStatus
 from loaders.store import add_client
-from orgload.db import engine_for, staff, make_engine, people
+from orgload.db import engine_for, make_engine, people, staff
 from orgload.errors import DatabaseUnavailableError
 from orgload.settings import Settings, load_settings
 from schemas.report import Issue
