@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test lint format typecheck unit fuzz bench clean samples ops-up ops-down
+.PHONY: setup demo test lint format typecheck unit fuzz soak bench clean samples ops-up ops-down
 
 setup: $(VENV)/.synced ## Create .venv from uv.lock (exact pinned versions)
 
@@ -81,6 +81,10 @@ unit: setup
 
 fuzz: setup ## The fuzz properties with many more examples (minutes); a bounded run is in `make test`
 	ORGLOAD_FUZZ_EXAMPLES=$${ORGLOAD_FUZZ_EXAMPLES:-2000} $(BIN)/pytest -p no:xdist -q tests/loaders/test_fuzz.py
+
+soak: setup ## The crash matrix with many trials per point (minutes; one trial each is in `make test`)
+	ORGLOAD_SOAK_TRIALS=$${ORGLOAD_SOAK_TRIALS:-20} $(BIN)/pytest -p no:xdist -q \
+		tests/loaders/test_crash_matrix.py
 
 bench: setup ## Benchmarks against naive baselines (minutes; see docs/performance.md)
 	$(BIN)/python bench/bench_validate.py

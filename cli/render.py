@@ -80,6 +80,7 @@ WORDS: dict[str, dict[str, str]] = {
         "status_quota_exhausted": "cuota agotada",
         "status_failed": "fallida",
         "status_reverted": "revertida",
+        "status_crashed": "interrumpida",
     },
     "en": {
         "valid": "VALID",

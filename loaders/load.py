@@ -1,9 +1,13 @@
 """Run one monthly load end to end: validate → archive → plan → quota → guard → apply (SPEC §3–4).
 
 This is the one place that opens the transaction of a load: the data changes, the change log,
-the load record and the quota claim commit together or not at all. Outcomes that change no
-data (rejected, already applied, no changes, quota exhausted, failed) are recorded in a
-transaction of their own, so the history shows every attempt.
+the load record and the quota claim commit together or not at all. A (non-dry-run) attempt is
+recorded ``running`` in a short transaction of its own as soon as its client is known; how it
+ends replaces that status in the same row: ``applied`` inside the apply transaction, any
+outcome that changes no data (rejected, already applied, no changes, quota exhausted, failed)
+in a transaction of its own. So the history shows every attempt, and one whose process died
+stays ``running`` until the next command for the client finds it (``service/attempts.py``).
+The named points of ``orgload.stages`` are where a test can kill a load (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from loaders.quota import (
 )
 from loaders.store import (
     Client,
+    attempt_owner,
     data_version,
     fetch_current,
     find_applied_by_sha,
@@ -49,10 +54,11 @@ from loaders.store import (
 from loaders.validate import ValidatedUpload, validate_upload
 from orgload import clock
 from orgload.db import engine_for, reachable
-from orgload.errors import NotFoundError, RefusedError
+from orgload.errors import DatabaseUnavailableError, NotFoundError, RefusedError
 from orgload.failures import LoadFailure
 from orgload.settings import Settings
-from orgload.status import LoadStatus, exit_code
+from orgload.stages import reached
+from orgload.status import RUNNING, LoadStatus, exit_code
 from schemas.messages import Lang
 from schemas.report import Issue
 
@@ -137,27 +143,87 @@ def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = N
         return _run(settings, request, bound)
 
 
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """The ``running`` record of a load under way, and the process that runs it."""
+
+    load_id: int
+    owner: dict[str, Any]
+
+
+def _start_attempt(
+    engine: Engine, client: Client, request: LoadRequest, now: datetime, period: str
+) -> _Attempt:
+    """Record the attempt as ``running`` (committed at once), with the pid and host that run it:
+    should this process die, the next command for the client can tell (service/attempts.py)."""
+    owner = attempt_owner()
+    with engine.begin() as conn:
+        load_id = insert_load(
+            conn,
+            status=RUNNING,
+            client_id=client.id,
+            period=period,
+            file_name=upload_name(request.paths),
+            allow_mass_change=request.allow_mass_change,
+            override_quota=request.override_quota,
+            reason=request.reason,
+            flow_run_id=request.flow_run_id,
+            created_at=now,
+            summary={"attempt": owner},
+        )
+    return _Attempt(load_id, owner)
+
+
+def _abandon(engine: Engine, attempt: _Attempt, exc: BaseException) -> None:
+    """An unexpected error escapes the load: record the attempt ``failed`` rather than leave it
+    ``running`` in a process that may live on (a web worker). Best effort: the error itself
+    is what the caller sees."""
+    try:
+        with engine.begin() as conn:
+            update_load(
+                conn,
+                attempt.load_id,
+                status=LoadStatus.FAILED,
+                summary={
+                    "attempt": attempt.owner,
+                    "detail": f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
+                    "exception": _exception(exc),
+                },
+            )
+    except Exception:
+        log.warning("could not record load %s as failed", attempt.load_id, exc_info=True)
+
+
 def _run(settings: Settings, request: LoadRequest, engine: Engine) -> LoadOutcome:
     with reachable(settings):
         with engine.connect() as conn:
             client = get_client(conn, request.client_id)
         now = clock.now(settings)
         period = period_of(now, client.timezone)
-        # The client's current data is read on a second connection while the file is being
-        # validated: the database and the validation work at the same time. (An invalid file
-        # just drops the result.)
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            # the reader's thread runs in this context: same tenant scope (orgload.db.tenant)
-            current = worker.submit(copy_context().run, _read_current, engine, client.id)
-            validated = validate_upload(
-                request.paths,
-                limits=Limits.from_settings(settings),
-                on_date=clock.today(settings, client.timezone),
-            )
-            validated.raw.clear()  # the text as read is only for error workbooks: free it early
-            return _run_validated(
-                settings, engine, client, request, validated, now, period, current
-            )
+        attempt = None if request.dry_run else _start_attempt(engine, client, request, now, period)
+        try:
+            # The client's current data is read on a second connection while the file is being
+            # validated: the database and the validation work at the same time. (An invalid
+            # file just drops the result.)
+            with ThreadPoolExecutor(max_workers=1) as worker:
+                # the reader's thread runs in this context: same tenant scope (orgload.db.tenant)
+                current = worker.submit(copy_context().run, _read_current, engine, client.id)
+                validated = validate_upload(
+                    request.paths,
+                    limits=Limits.from_settings(settings),
+                    on_date=clock.today(settings, client.timezone),
+                    progress=reached,  # the stages "reading" and "validating"
+                )
+                validated.raw.clear()  # the text as read is only for error workbooks: free it
+                return _run_validated(
+                    settings, engine, client, request, validated, now, period, current, attempt
+                )
+        except DatabaseUnavailableError:
+            raise  # the row stays running: unreachable now, it is settled once reachable
+        except Exception as exc:
+            if attempt is not None:
+                _abandon(engine, attempt, exc)
+            raise
 
 
 def _run_validated(
@@ -169,6 +235,7 @@ def _run_validated(
     now: datetime,
     period: str,
     current: Future[_Current],
+    attempt: _Attempt | None,
 ) -> LoadOutcome:
     def quota() -> QuotaStatus:
         with engine.connect() as conn:
@@ -206,17 +273,19 @@ def _run_validated(
     def finish(result: LoadOutcome, changes: Plan | None = None) -> LoadOutcome:
         """Record a non-applied outcome in its own transaction (never for dry runs); a failure
         also carries what its support incident needs."""
-        if request.dry_run:
+        if request.dry_run or attempt is None:
             return result
         summary = _summary(result)
         with engine.begin() as conn:
-            result.load_id = insert_load(
+            update_load(
                 conn,
+                attempt.load_id,
                 status=result.status,
                 changes=changes.counts() if changes is not None else None,
-                summary=summary,
+                summary={**summary, "attempt": attempt.owner},
                 **record,
             )
+        result.load_id = attempt.load_id
         if result.status in (LoadStatus.REJECTED, LoadStatus.FAILED):
             result.failure = _failure(settings, client, request, result, record, summary, now)
         return result
@@ -241,6 +310,7 @@ def _run_validated(
     if not request.dry_run and (done := repeated()) is not None:
         return done
 
+    reached("planning")
     plan, first_load = _plan(current.result(), validated)
     if plan.empty:  # no_changes whatever the quota (SPEC §4)
         status = LoadStatus.DRY_RUN if request.dry_run else LoadStatus.NO_CHANGES
@@ -280,8 +350,11 @@ def _run_validated(
             plan,
         )
 
+    assert attempt is not None  # only dry runs have none, and they returned above
     try:
-        load_id, plan = _apply(engine, client, request, validated, plan, record, now, period)
+        load_id, plan = _apply(
+            engine, client, request, validated, plan, record, now, period, attempt
+        )
     except QuotaExhaustedError:
         # Overtaken: another load took the period after the checks above (a race). Answer
         # what this load gets arriving after that one, never a guard verdict: the same upload
@@ -319,6 +392,7 @@ def _run_validated(
         )
         with reachable(settings):
             return finish(failed, plan)
+    reached("committed")
     return outcome(LoadStatus.APPLIED, load_id=load_id, plan=plan, issues=warnings)
 
 
@@ -374,18 +448,21 @@ def _apply(
     record: dict[str, Any],
     now: datetime,
     period: str,
+    attempt: _Attempt,
 ) -> tuple[int, Plan]:
-    """The load's one transaction. Order matters: lock the client, record the load, claim the
-    quota (racers fail here: QuotaExhaustedError), and only then, if the data moved since
-    planning, plan again and guard the new plan; then write.
+    """The load's one transaction. Order matters: lock the client, claim the quota for the
+    attempt's record (racers fail here: QuotaExhaustedError), and only then, if the data moved
+    since planning, plan again and guard the new plan; then write the data and the change log,
+    and last turn the record ``applied`` — all of it commits together or not at all.
 
     A racer that waited for the winner's commit thus loses on the quota before its plan
     against the winner's data is ever guarded: quota_exhausted, never mass_change (SPEC §3).
     """
+    load_id = attempt.load_id
     with engine.begin() as conn:
         lock_client(conn, client.id)
-        moved = data_version(conn, client.id) != plan.base_version  # before our own record
-        load_id = insert_load(conn, status=LoadStatus.APPLIED, **record)
+        reached("apply.begin")
+        moved = data_version(conn, client.id) != plan.base_version
         if not request.override_quota:
             take_quota(conn, client.id, period, load_id, now)
         if moved:
@@ -399,9 +476,12 @@ def _apply(
         update_load(
             conn,
             load_id,
+            status=LoadStatus.APPLIED,
             changes=plan.counts(),
-            summary={"warnings": len(validated.report.warnings)},
+            summary={"warnings": len(validated.report.warnings), "attempt": attempt.owner},
+            **record,
         )
+        reached("apply.commit")
     log.info("applied load %s for client %s: %s", load_id, client.id, plan.counts())
     return load_id, plan
 
@@ -452,12 +532,16 @@ def _summary(result: LoadOutcome) -> dict[str, Any]:
     if result.detail:
         summary["detail"] = result.detail
     if result.exception is not None:
-        summary["exception"] = {
-            "type": type(result.exception).__name__,
-            "message": str(result.exception)[:2000],
-            "traceback": "".join(traceback.format_exception(result.exception))[-20000:],
-        }
+        summary["exception"] = _exception(result.exception)
     return summary
+
+
+def _exception(exc: BaseException) -> dict[str, Any]:
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc)[:2000],
+        "traceback": "".join(traceback.format_exception(exc))[-20000:],
+    }
 
 
 @dataclass(slots=True)

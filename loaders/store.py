@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,7 @@ from sqlalchemy.sql.expression import ColumnClause
 from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from orgload.db import clients, is_postgres, loads, people, units
 from orgload.errors import OrgloadError, UnknownClientError
-from orgload.status import DATA_CHANGING, LoadStatus
+from orgload.status import DATA_CHANGING, RUNNING, LoadStatus
 
 TABLES: dict[str, Table] = {UNIDADES: units, PERSONAS: people}
 KEYS = {name: sheet.key for name, sheet in SHEETS.items()}
@@ -116,9 +118,15 @@ def list_clients(conn: Connection) -> list[Client]:
 
 
 def data_version(conn: Connection, client_id: str) -> int:
-    """Id of the newest load whose changes stand; moves whenever the client's data moves."""
+    """How many loads and reverts changed the client's data; moves whenever the data moves.
+
+    A count, not the newest id: a load's record is created when the attempt starts, so ids
+    follow start order while data changes follow commit order (an override load started
+    before another may commit after it). Records of data changes are never deleted nor leave
+    ``DATA_CHANGING``, so the count only grows, once per commit; 0 is a client's first load.
+    """
     value = conn.execute(
-        select(func.max(loads.c.id)).where(
+        select(func.count()).where(
             loads.c.client_id == client_id, loads.c.status.in_(DATA_CHANGING)
         )
     ).scalar()
@@ -319,8 +327,59 @@ def get_load(conn: Connection, load_id: int) -> dict[str, Any] | None:
 
 
 def load_history(conn: Connection, client_id: str) -> list[dict[str, Any]]:
-    """All load records of a client, newest first (dry runs are never recorded)."""
+    """The finished load records of a client, newest first (dry runs are never recorded).
+
+    An attempt still ``running`` is not listed: it is either under way (its outcome replaces
+    the status) or dead, and then the next command for the client records it ``crashed``.
+    """
     rows = conn.execute(
-        select(loads).where(loads.c.client_id == client_id).order_by(loads.c.id.desc())
+        select(loads)
+        .where(loads.c.client_id == client_id, loads.c.status != RUNNING)
+        .order_by(loads.c.id.desc())
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def attempt_owner() -> dict[str, Any]:
+    """Who runs an attempt: this process (pid, its start time where the OS tells it, host) and
+    when it started by the wall clock (not ``ORGLOAD_NOW``: liveness is about real time)."""
+    pid = os.getpid()
+    return {
+        "pid": pid,
+        "pid_started": process_started(pid),
+        "host": socket.gethostname(),
+        "started_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def process_started(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux ``/proc``), which
+    tells a recycled pid from the original; None where unknown or the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # after "pid (comm)": state is field 3, starttime field 22 (proc(5))
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else None
+
+
+def running_attempts(conn: Connection, client_id: str) -> list[dict[str, Any]]:
+    """The client's load records still ``running``, oldest first."""
+    rows = conn.execute(
+        select(loads)
+        .where(loads.c.client_id == client_id, loads.c.status == RUNNING)
+        .order_by(loads.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def mark_crashed(conn: Connection, load_id: int, summary: dict[str, Any]) -> bool:
+    """Record a dangling attempt as ``crashed``; False when someone else settled it first
+    (its own outcome, or another command's detection): only one caller reports it."""
+    result = conn.execute(
+        update(loads)
+        .where(loads.c.id == load_id, loads.c.status == RUNNING)
+        .values(status=LoadStatus.CRASHED, summary=summary)
+    )
+    return result.rowcount == 1

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     max_rows: int = Field(
         default=1_000_000, ge=1, le=50_000_000, description="Most data rows per sheet."
     )
+    attempt_stale_minutes: float = Field(
+        default=30,
+        ge=1,
+        le=10_080,
+        description="A load attempt still running after this long, on another host, is dead.",
+    )
     max_xlsx_ratio: float = Field(
         default=20,
         gt=1,

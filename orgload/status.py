@@ -21,7 +21,15 @@ class LoadStatus(StrEnum):
     REJECTED = "rejected"
     QUOTA_EXHAUSTED = "quota_exhausted"
     FAILED = "failed"
+    # Found later with no outcome: its process died (SIGKILL, power, OOM) mid-way. Never the
+    # outcome a command answers itself; set by the next command for the client
+    # (service/attempts.py).
+    CRASHED = "crashed"
 
+
+# The status of an attempt while it runs: recorded when it starts, replaced by how it ended
+# (the same row). Not a LoadStatus: no load *ends* running; one left so is found and crashed.
+RUNNING = "running"
 
 EXIT_CODES: dict[LoadStatus, int] = {
     LoadStatus.APPLIED: 0,
@@ -32,6 +40,7 @@ EXIT_CODES: dict[LoadStatus, int] = {
     LoadStatus.REJECTED: 1,
     LoadStatus.QUOTA_EXHAUSTED: 3,
     LoadStatus.FAILED: 4,
+    LoadStatus.CRASHED: 4,  # for completeness: no command ends with it
 }
 
 # Statuses whose data changes stand: the data "version" of a client moves only with these.

@@ -29,6 +29,7 @@ from orgload.failures import LoadFailure
 from orgload.settings import Settings, ensure_home
 from orgload.slugs import check_client_id
 from orgload.status import LoadStatus
+from service.attempts import settle_attempts
 from service.database import connected
 from support.incidents import get_incident
 from support.report import report_failure
@@ -58,6 +59,7 @@ def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = N
         ensure_home(settings)  # the archive and the spool live there: refuse before starting
     try:
         with tenant(request.client_id), connected(settings, engine) as bound:
+            settle_attempts(settings, bound, request.client_id)  # attempts killed before
             outcome = run_pipeline(settings, request, bound)
             if outcome.failure is not None:
                 outcome.incident = report_failure(settings, bound, outcome.failure).to_dict()
@@ -108,11 +110,13 @@ def report_unavailable(
 def client_quota(settings: Settings, client_id: str, engine: Engine | None = None) -> QuotaStatus:
     """This period's quota of a client and when the next period starts (SPEC §4)."""
     check_client_id(client_id)
-    with tenant(client_id), engine_for(settings, engine) as bound, bound.connect() as conn:
-        client = get_client(conn, client_id)
-        return quota_status(
-            conn, client.id, period_of(clock.now(settings), client.timezone), client.timezone
-        )
+    with tenant(client_id), engine_for(settings, engine) as bound:
+        settle_attempts(settings, bound, client_id)
+        with bound.connect() as conn:
+            client = get_client(conn, client_id)
+            return quota_status(
+                conn, client.id, period_of(clock.now(settings), client.timezone), client.timezone
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +159,11 @@ class History:
 def client_history(settings: Settings, client_id: str, engine: Engine | None = None) -> History:
     """Every recorded attempt of a client (all statuses; dry runs are never recorded)."""
     check_client_id(client_id)
-    with tenant(client_id), engine_for(settings, engine) as bound, bound.connect() as conn:
-        client = get_client(conn, client_id)
-        rows = load_history(conn, client.id)
+    with tenant(client_id), engine_for(settings, engine) as bound:
+        settle_attempts(settings, bound, client_id)  # a killed attempt shows as crashed
+        with bound.connect() as conn:
+            client = get_client(conn, client_id)
+            rows = load_history(conn, client.id)
     zone = ZoneInfo(client.timezone)
     return History(
         client.id,

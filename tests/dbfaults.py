@@ -1,10 +1,12 @@
 """Database faults for tests, on SQLite and PostgreSQL alike: make writes to ``people`` fail,
-hold an apply open inside its transaction, or race `orgload` processes against each other."""
+hold an apply open inside its transaction (at its end, mid-COPY of the people, mid-change-log),
+pause a process at a named stage (orgload/stages.py), or race `orgload` processes."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -140,6 +142,101 @@ def release_hold(engine: Engine, timeout: float) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
+
+
+# Where a row trigger can hold an apply mid-way (crash matrix): the table, and on which rows.
+# The apply writes units, then people, then (PostgreSQL) the change log of both, in that order:
+# the first people row means the units are in and the people COPY is under way; the first
+# change-log row of the people means the data and the units' log are in.
+HOLD_POINTS: dict[str, tuple[str, str | None]] = {
+    "apply.copy": ("people", None),
+    "apply.log": ("change_log", "NEW.entity = 'personas'"),
+}
+
+
+def hold_writes(engine: Engine, point: str, seconds: int) -> None:
+    """Every write of the rows named by ``HOLD_POINTS[point]`` stalls inside the apply's
+    transaction, row by row as it happens (PostgreSQL: also inside a COPY)."""
+    table, when = HOLD_POINTS[point]
+    condition = f" WHEN ({when})" if when else ""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION hold_row() RETURNS trigger AS $$ BEGIN "
+                    f"PERFORM pg_sleep({int(seconds)}); RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER hold_{table} BEFORE INSERT OR UPDATE ON {table} "
+                    f"FOR EACH ROW{condition} EXECUTE FUNCTION hold_row()"
+                )
+            )
+            database = conn.execute(text("SELECT current_database()")).scalar_one()
+            conn.execute(
+                text(
+                    f"ALTER DATABASE \"{database}\" SET client_connection_check_interval = '200ms'"
+                )
+            )
+            return
+        for event in ("insert", "update"):
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER hold_{table}_{event} BEFORE {event.upper()} ON {table}"
+                    f"{condition} BEGIN SELECT count(*) FROM (WITH RECURSIVE c(x) AS "
+                    "(SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000000) "
+                    "SELECT x FROM c); END"
+                )
+            )
+
+
+def release_writes(engine: Engine, point: str, timeout: float) -> None:
+    """Drop the holds of ``hold_writes`` once the killed transaction has let go of its locks."""
+    table, _ = HOLD_POINTS[point]
+    engine.dispose()
+    if engine.dialect.name == "postgresql":
+        drops = [f"DROP TRIGGER IF EXISTS hold_{table} ON {table}"]
+    else:
+        drops = [f"DROP TRIGGER IF EXISTS hold_{table}_{e}" for e in ("insert", "update")]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with engine.begin() as conn:
+                for drop in drops:
+                    conn.execute(text(drop))
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def pause_env(stage: str, marker: Path) -> dict[str, str]:
+    """The environment that makes an `orgload` process stop at ``stage`` (orgload/stages.py)
+    and say so by writing ``marker``."""
+    return {"ORGLOAD_TEST_PAUSE_AT": stage, "ORGLOAD_TEST_PAUSE_FILE": str(marker)}
+
+
+def wait_for_marker(marker: Path, ended: Callable[[], str | None], timeout: float) -> None:
+    """Return once a process paused by ``pause_env`` wrote its marker; fail if ``ended()``
+    says why it stopped first, or at the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker.exists():
+            return
+        why = ended()
+        if why is not None:
+            pytest.fail(f"the load ended before its pause point: {why}")
+        time.sleep(0.05)
+    pytest.fail(f"the load never reached its pause point ({marker.name})")
+
+
+def sigkill(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the process and reap it (a zombie would still look alive to a pid check)."""
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.returncode
 
 
 # --- `orgload` processes, as ops run them; several at once race for one client --------------

@@ -211,6 +211,22 @@ def _stop_everything(home: Path, env: dict[str, str]) -> None:
             _kill(pid)
 
 
+def assert_no_data_change(before: dict[str, list[Any]], after: dict[str, list[Any]]) -> None:
+    """A killed run changed no data: units and people as they were, every load record as it
+    was; the only new record is the killed attempt itself (``running`` until the next
+    command for the client settles it as ``crashed``, docs/reliability.md)."""
+    assert after["units"] == before["units"]
+    assert after["people"] == before["people"]
+    assert after["loads"][: len(before["loads"])] == before["loads"]
+    status = loads.c.status.name
+    index = [c.name for c in loads.columns].index(status)
+    assert [r[index] for r in after["loads"][len(before["loads"]) :]] in (
+        [],
+        ["running"],
+        ["crashed"],
+    )
+
+
 @contextmanager
 def _postgres_database() -> Iterator[str]:
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -380,7 +396,7 @@ def test_killed_flow_process_crashes_the_run_with_one_incident_and_no_data_chang
         ("crash", 2, target.client("globex"))
     ]
     assert found[0].diagnostics["file_name"] == NOV.name
-    assert target.snapshot() == before
+    assert_no_data_change(before, target.snapshot())
 
 
 def test_killed_worker_leaves_a_silent_run_the_reconciler_crashes_with_one_incident(
@@ -409,4 +425,4 @@ def test_killed_worker_leaves_a_silent_run_the_reconciler_crashes_with_one_incid
     found = target.incidents_of(run.id)
     assert [(i.category, i.level, i.client_id) for i in found] == [("crash", 2, client)]
     assert found[0].diagnostics["hook"] == "reconciler"
-    assert target.snapshot() == before
+    assert_no_data_change(before, target.snapshot())
