@@ -18,6 +18,7 @@ from cli import admin, files, incidents
 from cli.common import State, out, say
 from orgload import __version__
 from orgload.errors import OrgloadError, shown
+from orgload.masking import install_log_masking
 
 app = typer.Typer(
     name="orgload",
@@ -51,6 +52,7 @@ def _root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    install_log_masking("")  # RUTs and e-mails never reach a log line (SPEC §9)
 
 
 files.register(app)

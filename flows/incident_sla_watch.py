@@ -8,10 +8,13 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.artifacts import mask_run_logs
 from flows.reconcile import reconcile_dead_runs
 from orgload import clock
 from orgload.settings import load_settings
 from service.incidents import watch_sla
+
+mask_run_logs()  # RUTs and e-mails never reach a run log (SPEC §9)
 
 
 @task(name="sla-watch")

@@ -14,11 +14,13 @@ from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
-from flows.artifacts import publish_load
+from flows.artifacts import mask_run_logs, publish_load
 from flows.hooks import open_run_incident
 from orgload.settings import load_settings
 from orgload.status import LoadStatus, exit_code
 from service.loads import LoadRequest, run_load
+
+mask_run_logs()  # RUTs and e-mail addresses never reach Prefect's logs in clear (SPEC §9)
 
 
 def client_limit(client_id: str) -> str:

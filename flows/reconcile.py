@@ -40,9 +40,12 @@ from prefect.events.filters import (
 from prefect.states import Crashed
 from sqlalchemy import Engine
 
+from flows.artifacts import mask_run_logs
 from orgload.db import engine_for
 from orgload.settings import Settings, load_settings
 from service.incidents import dead_run_has_incident, report_dead_run
+
+mask_run_logs()  # RUTs and e-mails never reach a run log (SPEC §9)
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,12 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
+from flows.artifacts import mask_run_logs
 from flows.hooks import open_run_incident
 from orgload.settings import load_settings
 from service.schedules import apply_inbox_queue, check_quality, is_off_peak_now, scan_uploads
+
+mask_run_logs()  # RUTs and e-mails never reach a run log (SPEC §9)
 
 
 def _run_id() -> str | None:

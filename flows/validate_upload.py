@@ -7,9 +7,11 @@ from typing import Any
 
 from prefect import flow, task
 
-from flows.artifacts import publish_validation
+from flows.artifacts import mask_run_logs, publish_validation
 from orgload.settings import load_settings
 from service.validation import validate_files
+
+mask_run_logs()  # RUTs and e-mail addresses never reach Prefect's logs in clear (SPEC §9)
 
 
 @task(name="validate-file")

@@ -291,10 +291,11 @@ def make_engine(settings: Settings, *, owner: bool = False) -> Engine:
             # The default database lives in ORGLOAD_HOME (with its -wal/-shm files): a home
             # that cannot be written is refused here, in one line, not by SQLite later.
             ensure_home(settings, writable=settings.database_url is None)
-            engine = create_engine(url, connect_args={"timeout": 60})
+            engine = create_engine(url, connect_args={"timeout": 60}, hide_parameters=True)
             _configure_sqlite(engine)
             return engine
-        engine = create_engine(url, pool_pre_ping=True)
+        # hide_parameters: a driver error never carries rows of personal data into a log
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         _configure_postgres(engine, act_as=None if owner else APP_ROLE)
         return engine
     except (ArgumentError, NoSuchModuleError, ImportError, ValueError, TypeError) as exc:

@@ -5,10 +5,15 @@ support address. A notification is a row first and an e-mail second: a refused o
 leaves it ``pending`` with the error, and the next ``send_pending`` (any later load, the SLA
 watch, ``orgload incidents notify``) tries again. Each message carries a Message-ID derived from
 the notification, so a rare resend after a crash is recognisable as the same message.
+
+Personal data (SPEC §9): an e-mail to support (level ≥ 2) has every RUT and e-mail address in
+its subject, body and attachment masked, as queued and again as sent. A level-1 e-mail goes to
+the client's own admin and carries their own data unmasked (the error report attached).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import smtplib
 from datetime import datetime
@@ -20,6 +25,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from orgload.clock import in_chile
 from orgload.db import notifications
+from orgload.masking import mask_error_text, mask_issue
 from orgload.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,6 +110,9 @@ def queue_notification(
         )
         return None
     subject, body = compose(incident, kind)
+    if incident["level"] >= 2:
+        subject, body = mask_error_text(subject), mask_error_text(body)
+        attachment = mask_attachment(attachment)
     result = conn.execute(
         insert(notifications)
         .values(
@@ -123,17 +132,37 @@ def queue_notification(
     return int(result.scalar_one())
 
 
+def mask_attachment(attachment: str | None) -> str | None:
+    """An error report (JSON with ``errors``/``warnings`` entries) with each entry masked by
+    column; any other text with its RUTs and e-mail addresses masked."""
+    if not attachment:
+        return attachment
+    try:
+        report = json.loads(attachment)
+    except ValueError:
+        return mask_error_text(attachment)
+    if isinstance(report, dict):
+        for key in ("errors", "warnings"):
+            if isinstance(report.get(key), list):
+                report[key] = [mask_issue(e) if isinstance(e, dict) else e for e in report[key]]
+    return mask_error_text(json.dumps(report, ensure_ascii=False))
+
+
 def _message(row: dict[str, Any], settings: Settings) -> EmailMessage:
+    subject, body, attachment = row["subject"], row["body"], row["attachment"]
+    if row["recipient"] == settings.support_email:  # also a row queued before masking existed
+        subject, body = mask_error_text(subject), mask_error_text(body)
+        attachment = mask_attachment(attachment)
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = row["recipient"]
-    message["Subject"] = row["subject"]
+    message["Subject"] = subject
     message["Date"] = format_datetime(row["created_at"])
     message["Message-ID"] = f"<notification-{row['id']}.{row['incident_id']}@orgload>"
-    message.set_content(row["body"])
-    if row["attachment"]:
+    message.set_content(body)
+    if attachment:
         message.add_attachment(
-            row["attachment"].encode("utf-8"),
+            attachment.encode("utf-8"),
             maintype="application",
             subtype="json",
             filename=row["attachment_name"],

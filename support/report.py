@@ -2,17 +2,23 @@
 
 ``report_failure`` records the incident in its own transaction, queues and tries its e-mail,
 and spools it to disk when the database cannot take it: a failure never loses its incident.
+
+An incident keeps what replication needs (archive path, SHA-256, counts, codes, rows, columns)
+but no personal data in clear (SPEC §9): the values of its first errors, the exception message
+and the traceback are masked (``orgload.masking``). The archived file holds the full data.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import Engine
 
 from orgload.db import reachable
 from orgload.errors import DatabaseUnavailableError
 from orgload.failures import LoadFailure
+from orgload.masking import mask_error_text, mask_issues
 from orgload.settings import Settings
 from support.incidents import (
     IncidentDraft,
@@ -47,11 +53,39 @@ def draft_of(failure: LoadFailure, *, incident_id: str = "") -> IncidentDraft:
             sha256=failure.sha256,
             archive_path=failure.archive_path,
             failed_step=failure.failed_step,
-            exception=failure.exception,
-            validation=failure.validation,
-            extra=failure.extra or None,
+            exception=_masked_exception(failure.exception),
+            validation=_masked_validation(failure.validation),
+            extra=_masked_extra(failure.extra),
         ),
     )
+
+
+def _masked_exception(exception: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The type stays; message and traceback lose SQL parameters, RUTs and e-mail addresses."""
+    if not exception:
+        return exception
+    return {
+        key: mask_error_text(value) if key != "type" and isinstance(value, str) else value
+        for key, value in exception.items()
+    }
+
+
+def _masked_validation(validation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Codes and totals stay; each entry keeps its sheet, row, column and code, its value and
+    message masked by column (``orgload.masking.PERSONAL_COLUMNS``)."""
+    if not validation:
+        return validation
+    masked = dict(validation)
+    for key in ("errors", "warnings"):
+        if isinstance(validation.get(key), list):
+            masked[key] = mask_issues(validation[key])
+    return masked
+
+
+def _masked_extra(extra: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not extra:
+        return None
+    return {k: mask_error_text(v) if isinstance(v, str) else v for k, v in extra.items()}
 
 
 def report_failure(settings: Settings, engine: Engine | None, failure: LoadFailure) -> IncidentRef:
@@ -94,7 +128,7 @@ def spool_unavailable(settings: Settings, draft: IncidentDraft, reason: str) -> 
         diagnostics={
             **draft.diagnostics,
             "original_category": draft.category,
-            "unavailable": reason,
+            "unavailable": mask_error_text(reason),
         },
         id=draft.id,
     )
