@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orgload.columns import PERSONAS, SHEETS, UNIDADES
+from schemas.characters import show_controls
 from schemas.messages import WARNING_CODES, Lang, render
-from schemas.text import show_controls
 
 VALUE_PREVIEW = 200
 _SHEET_ORDER = {UNIDADES: 0, PERSONAS: 1}
@@ -15,7 +15,7 @@ _SHEET_ORDER = {UNIDADES: 0, PERSONAS: 1}
 
 def preview(value: object) -> str | None:
     """A cell value as shown in a report: text, control characters written as ``<U+0001>``
-    (``schemas.text.show_controls``), cut to a readable length."""
+    (``schemas.characters.show_controls``), cut to a readable length."""
     if value is None:
         return None
     text = show_controls(str(value))

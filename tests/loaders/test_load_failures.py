@@ -124,7 +124,7 @@ def test_sigkill_mid_apply_leaves_the_previous_snapshot(
     assert snapshot(engine) == before
     with engine.connect() as conn:
         history = load_history(conn, client)
-    assert [h["status"] for h in history] == ["applied"]  # still `running`: listed as `crashed` once the next command settles it
+    assert [h["status"] for h in history] == ["applied"]  # killed: `crashed` once settled
 
 
 def test_database_error_rolls_back_and_records_failed(
