@@ -51,7 +51,7 @@ from loaders.limits import (
     read_head,
     refuse,
 )
-from loaders.xlsx import worksheets
+from loaders.xlsx import ErrorCellScanner, worksheets
 from orgload.columns import COLUMN_LOOKUP, SHEETS, canonical_column, canonical_sheet, match_key
 from schemas.report import Issue, preview
 from schemas.text import INVISIBLE, TEXT, flags, series, show_controls
@@ -74,17 +74,12 @@ KNOWN_HEADERS = frozenset(key for lookup in COLUMN_LOOKUP.values() for key in lo
 SUGGEST_MAX = 80  # headers longer than this (once folded) get no suggestion
 _INVISIBLE = re.compile(f"[{INVISIBLE}]")
 # Excel error cells, read from the sheet XML (``excel_error_cells``).
-MAX_ERROR_CELLS = 100_000  # per sheet; further error cells read as empty, as calamine gives them
 _SCAN_CHUNK = 1 << 20
 _SMALL_PART = 8 << 20  # the workbook part and its relationships; larger ones are not read
 _WORKBOOK, _WORKBOOK_RELS = "xl/workbook.xml", "xl/_rels/workbook.xml.rels"
 _ATTRIBUTE = re.compile(rb"([\w:.-]+)\s*=\s*[\"']([^\"']*)[\"']")
 _RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b[^>]*>")
 _SHEET_ENTRY = re.compile(rb"<(?:\w+:)?sheet\b[^>]*>")
-_ERROR_TAG = re.compile(rb"<(?:\w+:)?c\b[^>]*\bt\s*=\s*[\"']e[\"'][^>]*>")
-_CELL_REF = re.compile(rb"\br\s*=\s*[\"']\$?([A-Z]{1,3})\$?([0-9]{1,7})[\"']")
-_CACHED = re.compile(rb"<(?:\w+:)?v>([^<]{1,64})</(?:\w+:)?v>")
-_CELL_END = re.compile(rb"</(?:\w+:)?c>")
 _PASSTHROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
 
 
@@ -505,47 +500,6 @@ def _error_cells(
     return scanner.cells, budget
 
 
-class ErrorCellScanner:
-    """Finds the error cells of a sheet's XML fed a chunk at a time, in any pass that inflates
-    it. Only chunks that mention ``t="e"`` are searched, a whole cell at a time."""
-
-    def __init__(self) -> None:
-        self.cells: dict[tuple[int, int], str] = {}
-        self._carry = b""
-
-    @property
-    def full(self) -> bool:
-        return len(self.cells) >= MAX_ERROR_CELLS
-
-    def feed(self, chunk: bytes) -> None:
-        data = self._carry + chunk
-        # Whole cells only (``</c>``, or ``</x:c>`` in a prefixed sheet); the rest waits.
-        end = max(data.rfind(b"</c>") + 4, data.rfind(b":c>") + 3)
-        if end < 4:
-            self._carry = data[-_SCAN_CHUNK:]
-            return
-        head, self._carry = data[:end], data[end:]
-        if b't="e"' in head or b"t='e'" in head:
-            _add_error_cells(head, self.cells)
-
-
-def _add_error_cells(xml: bytes, cells: dict[tuple[int, int], str]) -> None:
-    for tag in _ERROR_TAG.finditer(xml):
-        ref = _CELL_REF.search(tag.group())
-        if ref is None or tag.group().endswith(b"/>"):
-            continue
-        close = _CELL_END.search(xml, tag.end())
-        value = _CACHED.search(xml, tag.end(), close.start()) if close else None
-        if value is None:
-            continue
-        column = 0
-        for letter in ref.group(1):
-            column = column * 26 + letter - ord("A") + 1
-        cells[(int(ref.group(2)) - 1, column - 1)] = value.group(1).decode("utf-8", "replace")
-        if len(cells) >= MAX_ERROR_CELLS:
-            return
-
-
 def with_error_cells(grid: Grid, cells: dict[tuple[int, int], str], first_column: int) -> Grid:
     """``grid`` with its error cells (``excel_error_cells``) holding the error's text, as Excel
     shows them; ``first_column`` is the sheet's first used column (where the grid starts)."""
@@ -740,15 +694,18 @@ def _shortened(labels: Sequence[str], max_chars: int = LISTING_CHARS) -> list[st
 
 
 def _read_xlsx(path: Path, limits: Limits) -> list[SheetGrid]:
-    errors = _scan_error_cells(path, limits.max_uncompressed_bytes)  # calamine reads them blank
-    sheets = worksheets(path, limits)  # parsed by calamine, maybe ahead (loaders/xlsx.py)
+    # Parsed by calamine, maybe ahead; the error cells (which calamine reads blank) were found
+    # while the sheet XML was inspected, else they are scanned for here (loaders/xlsx.py).
+    sheets, found = worksheets(path, limits)
+    scan = _scan_error_cells(path, limits.max_uncompressed_bytes) if found is None else None
     result: list[SheetGrid] = []
     while sheets:
         name, label, sheet = sheets.pop(0)
         grid = Grid(0) if sheet is None else _worksheet_grid(sheet, limits)
         check_cell_chars(grid, path.name, name, limits)
         if sheet is not None and sheet.start is not None and grid.columns:
-            grid = with_error_cells(grid, errors.result().get(name, {}), sheet.start[1])
+            cells = (scan.result() if scan is not None else found or {}).get(name, {})
+            grid = with_error_cells(grid, cells, sheet.start[1])
         result.append((name, label, grid))
         del sheet  # calamine's copy of the cells (~50 MB at 100,000 rows): free it now
     return result

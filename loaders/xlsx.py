@@ -53,15 +53,19 @@ from schemas.report import Issue
 # (sheet name as written, label for messages, the parsed sheet; None for a sheet that is not
 # one of ours, which is listed but not parsed)
 Worksheet = tuple[str, str, python_calamine.CalamineSheet | None]
+# per sheet name: (row, column) from A1, 0-based → the error as Excel shows it; None when the
+# inspection could not tell (a sheet written unusually): the reader then scans for them itself
+ErrorCells = dict[str, dict[tuple[int, int], str]] | None
+Parsed = tuple[list[Worksheet], ErrorCells]
 
 _Stamp = tuple[int, int]  # size and modification time: the file parsed is the file read
-_ahead: dict[Path, tuple[_Stamp, Limits, Future[list[Worksheet]]]] = {}
+_ahead: dict[Path, tuple[_Stamp, Limits, Future[Parsed]]] = {}
 _lock = threading.Lock()
 
 
-def worksheets(path: Path, limits: Limits | None = None) -> list[Worksheet]:
-    """The worksheets of a workbook, parsed; taken from ``parse_ahead`` when it parsed this
-    very file under the same limits."""
+def worksheets(path: Path, limits: Limits | None = None) -> Parsed:
+    """The worksheets of a workbook, parsed, and their error cells; taken from ``parse_ahead``
+    when it parsed this very file under the same limits."""
     limits = limits or Limits()
     with _lock:
         started = _ahead.pop(path.resolve(), None)
@@ -82,7 +86,7 @@ def parse_ahead(paths: Sequence[Path], limits: Limits) -> None:
             key, stamp = path.resolve(), _stamp(path)
         except Exception:  # noqa: BLE001 - loaders.read reports whatever is wrong
             continue
-        future: Future[list[Worksheet]] = Future()
+        future: Future[Parsed] = Future()
         with _lock:
             if key in _ahead:
                 continue
@@ -92,7 +96,7 @@ def parse_ahead(paths: Sequence[Path], limits: Limits) -> None:
         ).start()
 
 
-def _run(future: Future[list[Worksheet]], path: Path, limits: Limits) -> None:
+def _run(future: Future[Parsed], path: Path, limits: Limits) -> None:
     if not future.set_running_or_notify_cancel():
         return
     try:
@@ -117,8 +121,8 @@ def _is_workbook(path: Path, limits: Limits) -> bool:
         return any(m.filename == "xl/workbook.xml" for m in members)
 
 
-def _parse(path: Path, limits: Limits) -> list[Worksheet]:
-    inspect_workbook(path, limits)  # raises before calamine could allocate beyond the limits
+def _parse(path: Path, limits: Limits) -> Parsed:
+    errors = inspect_workbook(path, limits)  # raises before calamine could allocate too much
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError as exc:
@@ -139,7 +143,7 @@ def _parse(path: Path, limits: Limits) -> list[Worksheet]:
             result.append((meta.name, label, workbook.get_sheet_by_name(meta.name)))
     finally:
         workbook.close()
-    return result
+    return result, errors
 
 
 # --- the bounded inspection ---------------------------------------------------------------
@@ -179,12 +183,16 @@ class _Far:
         return f"{column_letters(self.column)}{self.row}"
 
 
-def inspect_workbook(path: Path, limits: Limits) -> None:
+def inspect_workbook(path: Path, limits: Limits) -> ErrorCells:
     """Refuse, before calamine parses anything, a workbook that would take it past the limits:
     parts inflating past the archive's budget, a worksheet of the upload holding a cell beyond
     ``max_columns`` or ``max_rows`` data rows, a shared-string table declaring more strings
     than it holds. Reads each part once, a chunk at a time; never raises for a good workbook.
+    Returns the error cells of the upload's sheets, found in the same pass (None when a sheet
+    had to be counted through, or its name could not be told).
     """
+    errors: dict[str, dict[tuple[int, int], str]] = {}
+    complete = True
     name = path.name
     with open_regular(path) as handle:
         size = handle.seek(0, 2)
@@ -205,6 +213,7 @@ def inspect_workbook(path: Path, limits: Limits) -> None:
                     "unreadable_file", "unreadable_file/corrupt", name, detail="repeated parts"
                 )
             sheets, read = _sheet_parts(archive, inflation)
+            complete = bool(sheets)
             for member in members:
                 part = member.filename.replace("\\", "/").lower()
                 if member.filename in read:
@@ -213,7 +222,12 @@ def inspect_workbook(path: Path, limits: Limits) -> None:
                     # whatever its extension: a relationship may name any part there
                     sheet, used = sheets.get(part, (member.filename, True))
                     if used:
-                        _check_worksheet(inflation, member, sheet, limits)
+                        scanner = ErrorCellScanner()
+                        if _check_worksheet(inflation, member, sheet, limits, scanner):
+                            if scanner.cells:
+                                errors[sheet] = scanner.cells
+                        else:
+                            complete = False
                     continue  # a sheet of no use to the upload: calamine never reads it
                 if part.endswith("sharedstrings.xml"):
                     _check_shared_strings(inflation, member)
@@ -222,6 +236,7 @@ def inspect_workbook(path: Path, limits: Limits) -> None:
                     continue  # images, printer settings, VBA: calamine never reads them
                 for _ in inflation.chunks(member):  # counted against the budget
                     pass
+    return errors if complete else None
 
 
 def _sheet_parts(
@@ -291,18 +306,24 @@ def _attributes(text: bytes) -> dict[bytes, bytes]:
 
 
 def _check_worksheet(
-    inflation: Inflation, member: zipfile.ZipInfo, sheet: str, limits: Limits
-) -> None:
+    inflation: Inflation,
+    member: zipfile.ZipInfo,
+    sheet: str,
+    limits: Limits,
+    scanner: ErrorCellScanner,
+) -> bool:
     """Refuse the sheet if any cell holding something lies beyond the limits.
 
     Cells are ``<c r="B7" …>``; self-closing ones hold only formatting, and calamine skips
     them. One regular expression finds a reference beyond the limits, so a cell costs no
-    Python work; a part with cells written otherwise is counted through instead.
+    Python work; a part with cells written otherwise is counted through instead (then
+    False: its error cells are left to the reader). Each chunk also feeds ``scanner``.
     """
     spent = inflation.spent
     carry, start = b"", 0  # the end of the previous chunk; where the new bytes start in it
     patterns: _CellPatterns | None = None
     for data in inflation.chunks(member):
+        scanner.feed(data)
         buffer = carry + data
         if patterns is None:
             if len(buffer) < _ROOT_WITHIN:
@@ -317,9 +338,10 @@ def _check_worksheet(
     else:
         patterns = patterns or _patterns_of(carry, limits)
         if not _scan(carry, start, len(carry), patterns, inflation.name, sheet, limits):
-            return
+            return True
     inflation.spent = spent  # the part is inflated again, not twice over the budget
     _check_by_counting(inflation, member, sheet, limits)
+    return False
 
 
 def _patterns_of(head: bytes, limits: Limits) -> _CellPatterns:
@@ -575,3 +597,57 @@ def _number_above(limit: int) -> bytes:
             + b"(?![0-9])"
         )
     return b"0*(?:" + b"|".join(options) + b")"
+
+
+# --- error cells (#N/A, #REF!…), read while the sheet is inspected ------------------------
+#
+# python-calamine reads an error cell as an empty one; their text is taken from the sheet XML
+# in the same pass that checks the limits, so the sheet is inflated once.
+
+MAX_ERROR_CELLS = 100_000  # per sheet; further error cells read as empty, as calamine gives them
+_ERROR_CARRY = 1 << 20
+_ERROR_TAG = re.compile(rb"<(?:\w+:)?c\b[^>]*\bt\s*=\s*[\"']e[\"'][^>]*>")
+_CELL_REF = re.compile(rb"\br\s*=\s*[\"']\$?([A-Z]{1,3})\$?([0-9]{1,7})[\"']")
+_CACHED = re.compile(rb"<(?:\w+:)?v>([^<]{1,64})</(?:\w+:)?v>")
+_CELL_END = re.compile(rb"</(?:\w+:)?c>")
+
+
+class ErrorCellScanner:
+    """Finds the error cells of a sheet's XML fed a chunk at a time, in any pass that inflates
+    it. Only chunks that mention ``t="e"`` are searched, a whole cell at a time."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[int, int], str] = {}
+        self._carry = b""
+
+    @property
+    def full(self) -> bool:
+        return len(self.cells) >= MAX_ERROR_CELLS
+
+    def feed(self, chunk: bytes) -> None:
+        data = self._carry + chunk
+        # Whole cells only (``</c>``, or ``</x:c>`` in a prefixed sheet); the rest waits.
+        end = max(data.rfind(b"</c>") + 4, data.rfind(b":c>") + 3)
+        if end < 4:
+            self._carry = data[-_ERROR_CARRY:]
+            return
+        head, self._carry = data[:end], data[end:]
+        if b't="e"' in head or b"t='e'" in head:
+            _add_error_cells(head, self.cells)
+
+
+def _add_error_cells(xml: bytes, cells: dict[tuple[int, int], str]) -> None:
+    for tag in _ERROR_TAG.finditer(xml):
+        ref = _CELL_REF.search(tag.group())
+        if ref is None or tag.group().endswith(b"/>"):
+            continue
+        close = _CELL_END.search(xml, tag.end())
+        value = _CACHED.search(xml, tag.end(), close.start()) if close else None
+        if value is None:
+            continue
+        column = 0
+        for letter in ref.group(1):
+            column = column * 26 + letter - ord("A") + 1
+        cells[(int(ref.group(2)) - 1, column - 1)] = value.group(1).decode("utf-8", "replace")
+        if len(cells) >= MAX_ERROR_CELLS:
+            return
