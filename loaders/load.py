@@ -248,15 +248,19 @@ def _run_validated(
 
     warnings = validated.report.warnings
     limits = Limits.from_settings(settings)
-    if request.dry_run or refused_by_limits(validated.report.issues):
-        # Only an upload within the limits is archived (SPEC §3); one refused unread (a FIFO,
-        # a folder) or past the size limit is not even hashed: archive_path and sha256 null.
-        sha256, archive_path = upload_digest(request.paths, limits.max_file_bytes), None
-    else:
-        archived = archive_upload(
-            settings.home / "archive", request.paths, max_bytes=limits.max_file_bytes
-        )
-        sha256, archive_path = archived.sha256, str(archived.folder)
+    # Only an upload within the limits is archived (SPEC §3); one refused unread (a FIFO, a
+    # folder) or past the size limit is not even hashed: archive_path and sha256 null.
+    sha256, archive_path = upload_digest(request.paths, limits.max_file_bytes), None
+    archive_error: OSError | None = None
+    if not (request.dry_run or refused_by_limits(validated.report.issues)):
+        try:
+            archived = archive_upload(
+                settings.home / "archive", request.paths, max_bytes=limits.max_file_bytes
+            )
+            sha256, archive_path = archived.sha256, str(archived.folder)
+        except OSError as exc:  # a full or read-only file store: nothing is applied
+            archive_error = exc
+            sha256, archive_path = upload_digest(request.paths, limits.max_file_bytes), None
     record = {
         "client_id": client.id,
         "period": period,
@@ -300,6 +304,17 @@ def _run_validated(
             return None
         return finish(
             outcome(LoadStatus.ALREADY_APPLIED, issues=warnings, detail=f"load {previous}")
+        )
+
+    if archive_error is not None:  # SPEC §5: the file store is unreachable (level 3)
+        return finish(
+            outcome(
+                LoadStatus.FAILED,
+                issues=warnings,
+                detail=f"the archive cannot be written: {archive_error}".splitlines()[0][:500],
+                failed_step="archive",
+                exception=archive_error,
+            )
         )
 
     if not validated.valid:

@@ -16,6 +16,7 @@ FAILED_STEP_CATEGORY = {
     "mass_change": "mass_change",
     "apply": "apply_error",
     "connect": "unavailable",
+    "archive": "unavailable",  # the file store cannot take the upload
     "run": "crash",
 }
 

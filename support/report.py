@@ -94,7 +94,7 @@ def report_failure(settings: Settings, engine: Engine | None, failure: LoadFailu
     With no engine at all (the database could not even be opened) the incident is spooled.
     """
     draft = draft_of(failure)
-    if engine is None or draft.category == "unavailable":
+    if engine is None:  # the database could not even be opened: the spool keeps it
         reason = (failure.exception or {}).get("message", "database unreachable")
         return spool_unavailable(settings, draft, str(reason))
     try:
