@@ -21,7 +21,7 @@ from cli.common import (
     print_json,
     settings,
 )
-from cli.render import print_load, print_report, word
+from cli.render import print_report, show_load, word
 
 PROGRESS_MIN_BYTES = 2_000_000
 
@@ -116,11 +116,7 @@ def load(
         reason=reason,
     )
     outcome = run_load(config, request)
-    data = outcome.to_dict(chosen)
-    if as_json:
-        print_json(data)
-    else:
-        print_load(data, chosen, detail=outcome.detail, preview=outcome.preview())
+    show_load(outcome, chosen, as_json=as_json)
     raise typer.Exit(outcome.exit_code)
 
 

@@ -17,7 +17,7 @@ from cli.common import (
     print_json,
     settings,
 )
-from cli.render import print_incident, print_incident_line, print_load, word
+from cli.render import print_incident, print_incident_line, show_load, word
 
 incidents_app = typer.Typer(
     help="Incidentes de soporte y plazo SLA / support incidents and the SLA clock.",
@@ -176,11 +176,7 @@ def incidents_replay(
     from service.loads import replay_incident
 
     outcome = replay_incident(config, incident_id, database(config), client_id=client)
-    data = outcome.to_dict(chosen)
-    if as_json:
-        print_json(data)
-    else:
-        print_load(data, chosen, detail=outcome.detail, preview=outcome.preview())
+    show_load(outcome, chosen, as_json=as_json)
     raise typer.Exit(outcome.exit_code)
 
 

@@ -6,11 +6,14 @@ Everything here renders the ``to_dict()`` of a service result; no command builds
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from cli.common import out
+from cli.common import out, print_json
+
+if TYPE_CHECKING:
+    from service.loads import LoadOutcome
 
 ERRORS_SHOWN_PER_SHEET = 20
 # What never reaches the terminal as it is: control characters (ESC starts a terminal escape
@@ -225,6 +228,15 @@ def print_load(data: dict[str, Any], lang: str, *, detail: str | None, preview: 
             [],
             summary=False,
         )
+
+
+def show_load(outcome: LoadOutcome, lang: str, *, as_json: bool) -> None:
+    """A load outcome (``load``, ``incidents replay``): the SPEC JSON, or rendered."""
+    data = outcome.to_dict(lang)  # type: ignore[arg-type]
+    if as_json:
+        print_json(data)
+    else:
+        print_load(data, lang, detail=outcome.detail, preview=outcome.preview())
 
 
 def print_incident_line(entry: dict[str, Any], lang: str) -> None:

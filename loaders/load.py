@@ -250,17 +250,19 @@ def _run_validated(
     limits = Limits.from_settings(settings)
     # Only an upload within the limits is archived (SPEC §3); one refused unread (a FIFO, a
     # folder) or past the size limit is not even hashed: archive_path and sha256 null.
-    sha256, archive_path = upload_digest(request.paths, limits.max_file_bytes), None
-    archive_error: OSError | None = None
+    # The archive hashes while it copies: the upload is read once on the common path.
+    archived, archive_error = None, None
     if not (request.dry_run or refused_by_limits(validated.report.issues)):
         try:
             archived = archive_upload(
                 settings.home / "archive", request.paths, max_bytes=limits.max_file_bytes
             )
-            sha256, archive_path = archived.sha256, str(archived.folder)
         except OSError as exc:  # a full or read-only file store: nothing is applied
             archive_error = exc
-            sha256, archive_path = upload_digest(request.paths, limits.max_file_bytes), None
+    sha256: str | None = archived.sha256 if archived is not None else None
+    archive_path = str(archived.folder) if archived is not None else None
+    if archived is None:
+        sha256 = upload_digest(request.paths, limits.max_file_bytes)
     record = {
         "client_id": client.id,
         "period": period,
