@@ -41,6 +41,7 @@ from orgload.settings import Settings, load_settings
 from service.inbox import find_uploads, scan_inbox
 from service.loads import LoadRequest, run_load
 from tests.builders import csv_bytes, valid_rows, write_csvs, write_xlsx, write_zip
+from tests.databases import IN_CI
 
 REPO = Path(__file__).resolve().parents[2]
 ORGLOAD = REPO / ".venv" / "bin" / "orgload"
@@ -656,6 +657,8 @@ def not_regular(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, s
         return path, "unreadable_file/special"
     if kind == "device":
         if not Path("/dev/zero").exists():
+            if IN_CI:
+                pytest.fail("no /dev/zero on the CI machine")
             pytest.skip("no /dev/zero here")
         return Path("/dev/zero"), "unreadable_file/special"
     path = tmp_path / "org.xlsx"
