@@ -48,6 +48,7 @@ from loaders.store import (
     get_load,
     insert_load,
     latest_applied_load,
+    load_status,
     lock_client,
     update_load,
 )
@@ -396,14 +397,26 @@ def _run_validated(
             refused.plan,
         )
     except Exception as exc:
+        if _committed(engine, attempt.load_id):
+            # The commit reached the server and only its answer was lost with the connection:
+            # the load is applied (its record turned `applied` in the same transaction).
+            log.warning(
+                "the connection was lost as load %s committed; it is applied (%s)",
+                attempt.load_id,
+                type(exc).__name__,
+            )
+            reached("committed")
+            return outcome(LoadStatus.APPLIED, load_id=attempt.load_id, plan=plan, issues=warnings)
         # The traceback goes to the load record (and the incident), not to the admin's terminal.
-        log.error("apply failed for client %s: %s: %s", client.id, type(exc).__name__, exc)
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        # One line at ERROR (a driver's message runs on with the SQL and its CONTEXT).
+        log.error("apply failed for client %s: %s", client.id, detail)
         log.debug("apply traceback", exc_info=True)
         failed = outcome(
             LoadStatus.FAILED,
             plan=plan,
             issues=warnings,
-            detail=f"{type(exc).__name__}: {exc}".splitlines()[0][:500],
+            detail=detail,
             failed_step="apply",
             exception=exc,
         )
@@ -434,6 +447,17 @@ class _Current:
 def _current(conn: Connection, client_id: str) -> _Current:
     version = data_version(conn, client_id)
     return _Current(version, {name: fetch_current(conn, client_id, name) for name in ENTITIES})
+
+
+def _committed(engine: Engine, load_id: int) -> bool:
+    """Whether the apply of ``load_id`` committed although its connection failed: only that
+    transaction turns the record ``applied``. False too when the database cannot tell."""
+    try:
+        with engine.connect() as conn:
+            return load_status(conn, load_id) == LoadStatus.APPLIED
+    except Exception:  # still unreachable: the failure path reports that
+        log.debug("could not check whether load %s committed", load_id, exc_info=True)
+        return False
 
 
 def _read_current(engine: Engine, client_id: str) -> _Current:

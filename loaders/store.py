@@ -291,6 +291,11 @@ def update_load(conn: Connection, load_id: int, **values: Any) -> None:
     conn.execute(update(loads).where(loads.c.id == load_id).values(**values))
 
 
+def load_status(conn: Connection, load_id: int) -> str | None:
+    """The recorded status of a load, None when there is no such record."""
+    return conn.execute(select(loads.c.status).where(loads.c.id == load_id)).scalar()
+
+
 def find_applied_by_sha(conn: Connection, client_id: str, period: str, sha256: str) -> int | None:
     """The standing load of this period that applied exactly this upload, if any."""
     value = conn.execute(

@@ -49,6 +49,14 @@ class DatabaseUnavailableError(OrgloadError):
     exit_code = 4
 
 
+class IncidentNotRecordedError(OrgloadError):
+    """A failure's incident could be kept neither in the database nor in the spool: the
+    command fails loudly, naming the incident, instead of answering as if it were recorded."""
+
+    code = "incident_not_recorded"
+    exit_code = 4
+
+
 class UnknownClientError(OrgloadError):
     """A command named a client that is not registered."""
 

@@ -3,8 +3,9 @@
 ``reached(stage)`` is called by the pipeline at each point of ``STAGES``. When the environment
 variable ``ORGLOAD_TEST_PAUSE_AT`` names that stage, the process writes its pid to the file named
 by ``ORGLOAD_TEST_PAUSE_FILE`` and sleeps, so that a test can SIGKILL it at exactly that point
-(tests/loaders/test_crash_matrix.py). Otherwise ``reached`` is a no-op: the variable is read once,
-at import, and the call is one comparison. Documented in docs/reliability.md.
+(tests/loaders/test_crash_matrix.py), or inject a fault and delete the file to let it go on
+(tests/loaders/test_database_faults.py). Otherwise ``reached`` is a no-op: the variable is read
+once, at import, and the call is one comparison. Documented in docs/reliability.md.
 
 This is a test hook, not configuration: it is deliberately outside ``Settings`` (a production
 process never sets it, and a hook must not depend on settings being loadable).
@@ -40,9 +41,14 @@ def reached(stage: str) -> None:
 
 
 def _pause(stage: str) -> None:
-    if PAUSE_FILE:
-        marker = Path(PAUSE_FILE)
-        partial = marker.with_name(marker.name + ".tmp")
-        partial.write_text(f"{os.getpid()} {stage}\n", encoding="utf-8")
-        partial.replace(marker)  # the test never reads a half-written marker
-    time.sleep(PAUSE_SECONDS)
+    if not PAUSE_FILE:
+        time.sleep(PAUSE_SECONDS)
+        return
+    marker = Path(PAUSE_FILE)
+    partial = marker.with_name(marker.name + ".tmp")
+    partial.write_text(f"{os.getpid()} {stage}\n", encoding="utf-8")
+    partial.replace(marker)  # the test never reads a half-written marker
+    # Deleting the marker resumes the process (a fault injected while it waited, then on).
+    deadline = time.monotonic() + PAUSE_SECONDS
+    while marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)

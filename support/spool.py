@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from orgload.errors import ConfigurationError
+from orgload.errors import IncidentNotRecordedError
 from orgload.settings import Settings
 from support.incidents import IncidentDraft, get_incident, incident_exists, record_incident
 from support.notify import queue_notification
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 def spool_incident(spool_dir: Path, draft: IncidentDraft) -> Path:
     """Write ``draft`` to the spool; a spool that cannot be written (ORGLOAD_HOME read-only,
-    under a file, disk full) is a ``ConfigurationError`` naming the incident, never a crash."""
+    under a file, disk full) is an ``IncidentNotRecordedError`` naming the incident (exit 4),
+    never a crash."""
     target = spool_dir / f"{draft.id}.json"
     temporary = spool_dir / f".{draft.id}.{os.getpid()}.tmp"
     try:
@@ -39,9 +40,10 @@ def spool_incident(spool_dir: Path, draft: IncidentDraft) -> Path:
     except OSError as exc:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)  # a half-written file never stays behind
-        raise ConfigurationError(
-            f"incident {draft.id} could not be spooled to {spool_dir} "
-            f"({exc.strerror or exc}): make ORGLOAD_HOME writable"
+        raise IncidentNotRecordedError(
+            f"the database is unreachable and incident {draft.id} could not be spooled to "
+            f"{spool_dir} ({exc.strerror or exc}): it is recorded nowhere; make ORGLOAD_HOME "
+            "writable"
         ) from exc
     log.warning("database unreachable: incident %s spooled to %s", draft.id, target)
     return target

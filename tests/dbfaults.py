@@ -4,12 +4,15 @@ pause a process at a named stage (orgload/stages.py), or race `orgload` processe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 MESSAGE = "simulated failure"
 
@@ -271,3 +275,71 @@ def race_loads(
     for _, _, stderr in outputs:
         assert "Traceback" not in stderr, stderr
     return [(code, json.loads(stdout)) for code, stdout, _ in outputs]
+
+
+# --- a connection lost as a transaction commits -------------------------------------------
+
+
+class CommitDropper:
+    """A TCP proxy in front of PostgreSQL that, once ``arm()``-ed, lets the next ``COMMIT``
+    through to the server and then cuts that connection before the server's answer reaches
+    the client: the transaction is committed, the client only sees its connection die.
+
+    Connect through ``url``; every other connection and message passes untouched. It needs a
+    connection without TLS (``sslmode=disable``), so that the proxy can see the ``COMMIT``.
+    """
+
+    def __init__(self, target_url: str) -> None:
+        target = make_url(target_url)
+        self._target = (target.host or "127.0.0.1", target.port or 5432)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        port = self._listener.getsockname()[1]
+        proxied = target.set(host="127.0.0.1", port=port, query={"sslmode": "disable"})
+        self.url = proxied.render_as_string(hide_password=False)
+        self._armed = threading.Event()
+        self.dropped = threading.Event()  # set once a connection was cut after its COMMIT
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self) -> None:
+        self._armed.set()
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self._target)
+            self._sockets += [client, server]
+            cut = threading.Event()
+            threading.Thread(target=self._up, args=(client, server, cut), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client, cut), daemon=True).start()
+
+    def _up(self, client: socket.socket, server: socket.socket, cut: threading.Event) -> None:
+        """Client to server; after an armed COMMIT, wait for the server to commit and cut."""
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                committing = self._armed.is_set() and b"COMMIT" in data.upper()
+                if committing:
+                    self._armed.clear()
+                    cut.set()  # before the server can answer: its answer is never passed on
+                server.sendall(data)
+                if committing:
+                    time.sleep(1.0)  # the server reads the COMMIT and commits
+                    self.dropped.set()
+                    break
+        for sock in (client, server):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _down(self, server: socket.socket, client: socket.socket, cut: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            while (data := server.recv(65536)) and not cut.is_set():
+                client.sendall(data)

@@ -507,3 +507,22 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_only_with_verbose(
         else:
             assert_one_line(Ran(code, "", stderr), code)
     cli.app.State.verbose = False
+
+
+def test_an_unreachable_database_and_an_unwritable_spool_say_loudly_that_nothing_was_recorded(
+    samples: Path, orgload_env: Path, unused_port: int
+) -> None:
+    """Both stores down (SPEC §5, issue 12): the incident cannot be kept anywhere, so the
+    command fails and says so in one line naming the incident — it never claims a record."""
+    orgload_env.mkdir(parents=True, exist_ok=True)
+    (orgload_env / "spool").write_text("not a folder")  # fails for root too
+    url = f"postgresql+psycopg://u@127.0.0.1:{unused_port}/db?connect_timeout=5"
+    ran = orgload(
+        "load", "--client", "acme", str(samples / NOV), "--json", env={"ORGLOAD_DATABASE_URL": url}
+    )
+    line = assert_one_line(ran, 4)  # failed, as the load is
+    assert ran.stdout == ""  # no JSON answer that would point at an incident kept nowhere
+    assert "could not be spooled" in line
+    assert "recorded nowhere" in line
+    assert "INC-" in line  # the incident's id, for the analyst to find in the logs
+    assert (orgload_env / "spool").read_text() == "not a folder"
