@@ -31,6 +31,9 @@ from schemas.text import arrow, flags
 ENTITIES = (UNIDADES, PERSONAS)
 MASS_CHANGE_SHARE = 0.20
 MASS_CHANGE_FLOOR = 10
+# The fields that say who a person is: a load changing them for more than the mass-change
+# limit of people (another company's file under this client's id) is a mass change too.
+IDENTITY: dict[str, tuple[str, ...]] = {PERSONAS: ("nombres", "apellidos", "email")}
 PREVIEW_ROWS = 5
 
 
@@ -51,6 +54,8 @@ class EntityPlan:
     # Per column the upload provides: stored non-empty values of active rows it would blank.
     blanked: dict[str, int] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # column → header as written
+    # Active rows whose identifying fields (``IDENTITY``: names or e-mail) would change.
+    reidentified: int = 0
 
     @property
     def reactivated(self) -> int:
@@ -168,6 +173,7 @@ def plan_entity(
     take_old = pa.array(matched)
     was_active = active[matched]
     same = np.ones(len(matched), dtype=bool)
+    identity = np.ones(len(matched), dtype=bool)  # names and e-mail as they are
     blanked: dict[str, int] = {}
     for name in fields:
         if name in kept:
@@ -175,7 +181,10 @@ def plan_entity(
         a = arrow(upload[name])
         a = a if take_new is None else a.take(take_new)
         b = arrow(current[name]).take(take_old)
-        same &= _same(a, b).to_numpy(zero_copy_only=False)
+        field_same = _same(a, b).to_numpy(zero_copy_only=False)
+        same &= field_same
+        if name in IDENTITY.get(entity, ()):
+            identity &= field_same
         if a.null_count and spec.column(name).nullable:  # a blank cell clears the value
             cleared = flags(a.is_null()) & flags(pc.not_equal(b, "")) & was_active
             if count := int(np.count_nonzero(cleared)):
@@ -204,6 +213,7 @@ def plan_entity(
         kept=kept,
         blanked=blanked,
         headers=dict(headers) if headers is not None else {},
+        reidentified=int(np.count_nonzero(~identity & was_active)),
     )
 
 
@@ -230,7 +240,8 @@ def plan_changes(
 
 def mass_change_issues(plan: Plan, *, first_load: bool) -> list[Issue]:
     """The ``mass_change`` errors of a plan (none on a client's first load): one per entity
-    deactivating too many rows, one per column blanking too many stored values."""
+    deactivating too many rows, one per column blanking too many stored values, one per entity
+    changing the names or e-mail of too many of its active rows."""
     if first_load:
         return []
     issues = []
@@ -240,6 +251,15 @@ def mass_change_issues(plan: Plan, *, first_load: bool) -> list[Issue]:
         count = len(entity.deactivations)
         if count > limit:
             issues.append(Issue(code="mass_change", sheet=name, params={"count": count, **params}))
+        if entity.reidentified > limit:
+            issues.append(
+                Issue(
+                    code="mass_change",
+                    key="mass_change/reidentified",
+                    sheet=name,
+                    params={"count": entity.reidentified, **params},
+                )
+            )
         for column, blanked in entity.blanked.items():
             if blanked > limit:
                 issues.append(

@@ -231,6 +231,14 @@ MESSAGES: dict[str, dict[Lang, str]] = {
         "en": "The load would deactivate {count} of {active} active {entity} (maximum {limit}). "
         "Check the file is complete; support can authorise it.",
     },
+    "mass_change/reidentified": {
+        "es": "La carga cambiaría el nombre o el correo de {count} de {active} {entity} activas "
+        "(máximo {limit}). ¿Es el archivo de otra organización? Revise que sea el de esta "
+        "empresa; soporte puede autorizarla.",
+        "en": "The load would change the name or e-mail of {count} of {active} active {entity} "
+        "(maximum {limit}). Is this another organization's file? Check it is this company's; "
+        "support can authorise it.",
+    },
     "mass_change/blanked": {
         "es": "La carga dejaría en blanco «{header}» en {count} de {active} {entity} activas "
         "(máximo {limit}). Si esas celdas quedaron vacías por error, complételas; para no tocar "

@@ -289,6 +289,57 @@ def test_mass_change_is_rejected_then_allowed(
     assert allowed.changes()["personas"]["deactivated"] > 150
 
 
+def rename_people(count: int):
+    """An edit for ``rewrite``: the first ``count`` people get other names and e-mails under
+    the same RUTs, as another company's file loaded under this client's id would give."""
+
+    def edit(sheets: dict) -> None:
+        sheet = sheets["personas"]
+        headers = [c.value for c in sheet[1]]
+        people = [r for r in range(2, sheet.max_row + 1) if sheet.cell(r, 1).value][:count]
+        for row in people:  # blank rows skipped: the sample has some
+            for header in ("Nombres", "Apellidos"):
+                sheet.cell(row, headers.index(header) + 1).value = f"Otra {header} {row}"
+            sheet.cell(row, headers.index("Correo Electrónico") + 1).value = f"p{row}@otra.cl"
+
+    return edit
+
+
+def test_changing_the_names_and_e_mails_of_most_people_is_a_mass_change(
+    engine: Engine, client: str, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: the same RUTs with other names and e-mails for 200 of 250 people (another
+    organization's file) deactivates nobody, yet is refused as a mass change; ops may allow
+    it. A few renamed people (under the limit, max(20 %, 10) = 50) apply as usual."""
+    load(at("2026-11-05T10:00:00-03:00", monkeypatch), engine, samples / NOV)
+    before = snapshot(engine)
+    dec = at("2026-12-05T10:00:00-03:00", monkeypatch)
+    other = rewrite(samples / NOV, tmp_path / "other.xlsx", rename_people(200))
+
+    rejected = load(dec, engine, other)
+    assert (rejected.status, rejected.exit_code) == ("rejected", 1)
+    [error] = rejected.to_dict()["errors"]
+    assert (error["code"], error["sheet"], error["column"]) == ("mass_change", "personas", None)
+    assert "200 de 250" in error["message"]
+    assert snapshot(engine) == before
+    with engine.connect() as conn:
+        assert [i.category for i in conn.execute(select(incidents))] == ["mass_change"]
+
+    allowed = load(dec, engine, other, allow_mass_change=True)
+    assert allowed.status == "applied"
+    assert allowed.changes()["personas"]["updated"] == 200
+
+
+def test_renaming_people_under_the_limit_applies(
+    engine: Engine, client: str, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(at("2026-11-05T10:00:00-03:00", monkeypatch), engine, samples / NOV)
+    few = rewrite(samples / NOV, tmp_path / "few.xlsx", rename_people(50))  # = the limit
+    applied = load(at("2026-12-05T10:00:00-03:00", monkeypatch), engine, few)
+    assert applied.status == "applied", applied.to_dict()["errors"]
+    assert applied.changes()["personas"]["updated"] == 50
+
+
 def test_quota_is_checked_before_the_mass_change_guard(
     engine: Engine, client: str, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
