@@ -54,7 +54,7 @@ from loaders.store import (
 )
 from loaders.validate import ValidatedUpload, validate_upload
 from orgload import clock
-from orgload.db import engine_for, reachable
+from orgload.db import engine_for, reachable, reading
 from orgload.errors import DatabaseUnavailableError, NotFoundError, RefusedError
 from orgload.failures import LoadFailure
 from orgload.settings import Settings
@@ -197,7 +197,7 @@ def _abandon(engine: Engine, attempt: _Attempt, exc: BaseException) -> None:
 
 def _run(settings: Settings, request: LoadRequest, engine: Engine) -> LoadOutcome:
     with reachable(settings):
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             client = get_client(conn, request.client_id)
         now = clock.now(settings)
         period = period_of(now, client.timezone)
@@ -239,7 +239,7 @@ def _run_validated(
     attempt: _Attempt | None,
 ) -> LoadOutcome:
     def quota() -> QuotaStatus:
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             return quota_status(conn, client.id, period, client.timezone)
 
     def outcome(status: str, **kwargs: Any) -> LoadOutcome:
@@ -301,7 +301,7 @@ def _run_validated(
         """``already_applied`` when this very upload stands applied in this period."""
         if sha256 is None:  # never read: refused before anything could apply
             return None
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             previous = find_applied_by_sha(conn, client.id, period, sha256)
         if previous is None:
             return None
@@ -453,7 +453,7 @@ def _committed(engine: Engine, load_id: int) -> bool:
     """Whether the apply of ``load_id`` committed although its connection failed: only that
     transaction turns the record ``applied``. False too when the database cannot tell."""
     try:
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             return load_status(conn, load_id) == LoadStatus.APPLIED
     except Exception:  # still unreachable: the failure path reports that
         log.debug("could not check whether load %s committed", load_id, exc_info=True)
@@ -461,7 +461,7 @@ def _committed(engine: Engine, load_id: int) -> bool:
 
 
 def _read_current(engine: Engine, client_id: str) -> _Current:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return _current(conn, client_id)
 
 

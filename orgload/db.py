@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -367,9 +368,27 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front: a deferred transaction that upgrades from read to
-        # write fails at once with "database is locked" instead of waiting its turn.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A write transaction takes the write lock up front: a deferred one that upgrades from
+        # read to write fails at once with "database is locked" instead of waiting its turn.
+        # A reader (``reading``) never takes it: under WAL it reads the last committed state
+        # while a load is writing, and never waits for it.
+        if connection.get_execution_options().get(READING):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+READING = "orgload_reading"
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: on SQLite its transaction is deferred, so that a reader
+    never takes (nor waits for) the write lock a load holds; elsewhere a plain ``connect()``.
+    Writing through it is a bug: use ``engine.begin()``."""
+    with engine.connect() as conn:
+        conn.execution_options(**{READING: True})
+        yield conn
 
 
 def is_postgres(engine_or_conn: Any) -> bool:
@@ -451,7 +470,7 @@ def now_utc() -> datetime:
 
 
 def ping(engine: Engine) -> None:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         conn.execute(text("SELECT 1"))
 
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 
+from orgload.db import reading
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -39,7 +41,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None when it has no orgload schema."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
         value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()

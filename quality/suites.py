@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine
 from loaders.store import KEYS, fetch_current, get_client, list_clients
 from orgload import clock
 from orgload.columns import PERSONAS, SHEETS, UNIDADES
-from orgload.db import is_postgres, reachable
+from orgload.db import is_postgres, reachable, reading
 from orgload.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ def check_live_quality(
     """
     started = time.perf_counter()
     result = QualityResult("live")
-    with reachable(settings), engine.connect() as conn:
+    with reachable(settings), reading(engine) as conn:
         if client_id is not None:
             client_ids = [get_client(conn, client_id).id]
         else:
@@ -268,7 +268,7 @@ def read_active(engine: Engine, settings: Settings, client_id: str) -> dict[str,
     On PostgreSQL the read is one REPEATABLE READ, read-only transaction, so a load committing
     between the two tables cannot make a reference look broken; SQLite serializes it anyway.
     """
-    with reachable(settings), engine.connect() as conn:
+    with reachable(settings), reading(engine) as conn:
         if is_postgres(conn):
             conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         return fetch_active(conn, client_id)
@@ -425,7 +425,7 @@ def check_upload_volume(
     docs_dir: Path | None = None,
 ) -> QualityResult:
     """``check_batch_volume`` against the client's current active rows, read from the database."""
-    with reachable(settings), engine.connect() as conn:
+    with reachable(settings), reading(engine) as conn:
         get_client(conn, client_id)
     return check_batch_volume(
         upload_frames,

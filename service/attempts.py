@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select
 
 from loaders.store import mark_crashed, process_started, running_attempts
 from orgload import clock
-from orgload.db import incidents, reachable
+from orgload.db import incidents, reachable, reading
 from orgload.failures import LoadFailure
 from orgload.settings import Settings
 from support.incidents import IncidentRef
@@ -47,7 +47,7 @@ def stale_after(settings: Settings) -> timedelta:
 def settle_attempts(settings: Settings, engine: Engine, client_id: str) -> list[IncidentRef]:
     """Record every dead ``running`` attempt of ``client_id`` as ``crashed``, each with its
     ``crash`` incident; returns the incidents opened. The caller sets the tenant scope."""
-    with reachable(settings), engine.connect() as conn:
+    with reachable(settings), reading(engine) as conn:
         running = running_attempts(conn, client_id)
     refs: list[IncidentRef] = []
     if not running:

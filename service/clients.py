@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from loaders.store import Client, add_client, list_clients
 from orgload import clock
-from orgload.db import engine_for, staff
+from orgload.db import engine_for, reading, staff
 from orgload.errors import UsageError, shown
 from orgload.settings import Settings
 from orgload.slugs import check_client_id
@@ -59,5 +59,5 @@ def _check_text(option: str, value: str, limit: int, *, spaces: bool = True) -> 
 
 def registered_clients(settings: Settings, engine: Engine | None = None) -> list[Client]:
     """Every registered client, by id."""
-    with staff(), engine_for(settings, engine) as bound, bound.connect() as conn:
+    with staff(), engine_for(settings, engine) as bound, reading(bound) as conn:
         return list_clients(conn)

@@ -76,9 +76,9 @@ def export_client(
             folder=into_folder,
             example=f"{client_id}.{'zip' if fmt == 'csv' else fmt}",
         )
-    from orgload.db import engine_for, tenant
+    from orgload.db import engine_for, reading, tenant
 
-    with tenant(client_id), engine_for(settings, engine) as bound, bound.connect() as conn:
+    with tenant(client_id), engine_for(settings, engine) as bound, reading(bound) as conn:
         get_client(conn, client_id)
         frames = current_frames(conn, client_id)
     if target is None:  # JSON on stdout

@@ -61,13 +61,14 @@ from loaders.validate import ValidatedUpload, validate_upload
 from loaders.writers.annotate import write_annotated_report
 from orgload.clock import CHILE, in_chile
 from orgload.columns import SHEETS, canonical_sheet
-from orgload.db import inbox_files, reachable
+from orgload.db import inbox_files, reachable, reading
 from orgload.errors import DatabaseUnavailableError, shown
 from orgload.settings import Settings
 from orgload.slugs import is_client_id
 from orgload.status import LoadStatus
 from schemas.messages import Lang
 from schemas.report import Issue, Report
+from service.housekeeping import sweep_leftovers
 from service.loads import LoadOutcome, LoadRequest, run_load
 
 log = logging.getLogger(__name__)
@@ -258,9 +259,10 @@ def scan_inbox(
     client). A bad file never raises: it gets a report. A database outage propagates (as
     ``DatabaseUnavailableError``) so that the calling flow fails and opens its incident.
     """
+    sweep_leftovers(settings)  # of reports and archive copies interrupted before
     inbox = settings.home / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
-    with reachable(settings), engine.connect() as conn:
+    with reachable(settings), reading(engine) as conn:
         clients = {c.id: c for c in list_clients(conn)}
     items = []
     for folder in sorted(inbox.iterdir()):
@@ -303,7 +305,7 @@ def _scan_upload(
     except OSError:
         log.info("%s vanished while being read; left for the next scan", upload_name(paths))
         return None
-    with reachable(settings), engine.connect() as conn:
+    with reachable(settings), reading(engine) as conn:
         seen = _find(conn, client_id, sha)
     waiting_for_client = (
         seen is not None and seen.note == UNKNOWN_CLIENT and seen.status == InboxStatus.SKIPPED
@@ -404,7 +406,7 @@ def _skip_irregular(
     kind = file_kind(status.st_mode)
     seen = f"{entry.name}\0{kind}\0{status.st_dev}\0{status.st_ino}\0{status.st_mtime_ns}"
     sha = hashlib.sha256(f"orgload:not-a-regular-file\0{seen}".encode()).hexdigest()
-    with reachable(settings), engine.connect() as conn:
+    with reachable(settings), reading(engine) as conn:
         if _find(conn, folder.name, sha) is not None:
             return None
     issue = Issue(
@@ -535,14 +537,22 @@ def _stem(paths: Sequence[Path]) -> str:
 def _write_json(path: Path, document: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    staging.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    staging.replace(path)  # readers never see half a report
+    try:
+        staging.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
+        staging.replace(path)  # readers never see half a report
+    except BaseException:
+        staging.unlink(missing_ok=True)  # a failed write leaves nothing behind
+        raise
 
 
 def _write_workbook(path: Path, validated: ValidatedUpload, lang: Lang) -> None:
     staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write_annotated_report(staging, validated, lang)
-    staging.replace(path)
+    try:
+        write_annotated_report(staging, validated, lang)
+        staging.replace(path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
 
 
 def _unknown_client_report(client_id: str, lang: Lang) -> dict[str, Any]:
@@ -585,7 +595,7 @@ def apply_queued(
             "outside the off-peak window; queued uploads wait for %s", next_off_peak_start(now)
         )
         return []
-    with reachable(settings), engine.connect() as conn:
+    with reachable(settings), reading(engine) as conn:
         candidates = (
             conn.execute(
                 select(inbox_files.c.id)

@@ -17,7 +17,7 @@ from loaders.archive import upload_digest, upload_name
 from loaders.limits import Limits
 from orgload import clock
 from orgload.clock import chile_iso
-from orgload.db import engine_for, staff, tenant
+from orgload.db import engine_for, reading, staff, tenant
 from orgload.errors import NotFoundError, UsageError
 from orgload.settings import Settings
 from orgload.slugs import check_client_id
@@ -96,7 +96,7 @@ def list_incidents(
         raise UsageError(f"--status must be one of {', '.join(desk.STATUSES)}")
     if level is not None and level not in (1, 2, 3):
         raise UsageError("--level must be 1, 2 or 3")
-    with staff(), engine_for(settings, engine) as bound, bound.connect() as conn:
+    with staff(), engine_for(settings, engine) as bound, reading(bound) as conn:
         rows = desk.list_incidents(
             conn,
             clock.now(settings),
@@ -128,7 +128,7 @@ def show_incident(
     *,
     client_id: str | None = None,
 ) -> IncidentDetail:
-    with scoped(client_id), engine_for(settings, engine) as bound, bound.connect() as conn:
+    with scoped(client_id), engine_for(settings, engine) as bound, reading(bound) as conn:
         _owned(conn, incident_id, client_id)
         return _detail(conn, incident_id)
 
@@ -173,7 +173,7 @@ def escalate_incident(
             row = desk.escalate(conn, incident_id, reason, who(by), now)
             queue_notification(conn, row, "escalated", settings, now, None)
         send_quietly(bound, settings, now, incident_id)
-        with bound.connect() as conn:
+        with reading(bound) as conn:
             return _detail(conn, incident_id)
 
 
@@ -201,7 +201,7 @@ def transition_incident(
                 correction=correction,
                 comment=comment,
             )
-        with bound.connect() as conn:
+        with reading(bound) as conn:
             return _detail(conn, incident_id)
 
 
@@ -271,5 +271,5 @@ def dead_run_has_incident(
     settings: Settings, flow_run_id: str, engine: Engine | None = None
 ) -> bool:
     """Whether the run's incident exists already (the reconciler skips those runs)."""
-    with staff(), engine_for(settings, engine) as bound, bound.connect() as conn:
+    with staff(), engine_for(settings, engine) as bound, reading(bound) as conn:
         return desk.incident_exists(conn, run_incident_id(flow_run_id))

@@ -23,7 +23,7 @@ from loaders.quota import QuotaStatus, quota_status
 from loaders.store import get_client, get_load, load_history
 from orgload import clock
 from orgload.clock import next_period_start, period_of
-from orgload.db import engine_for, staff, tenant
+from orgload.db import engine_for, reading, staff, tenant
 from orgload.errors import DatabaseUnavailableError, NotFoundError, RefusedError, UsageError
 from orgload.failures import LoadFailure
 from orgload.settings import Settings, ensure_home
@@ -31,6 +31,7 @@ from orgload.slugs import check_client_id
 from orgload.status import LoadStatus
 from service.attempts import settle_attempts
 from service.database import connected
+from service.housekeeping import sweep_leftovers
 from support.incidents import get_incident
 from support.report import report_failure
 
@@ -57,6 +58,7 @@ def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = N
         raise UsageError("--override-quota needs --reason TEXT")
     if not request.dry_run:
         ensure_home(settings)  # the archive and the spool live there: refuse before starting
+        sweep_leftovers(settings)  # of writes interrupted before (a killed process)
     try:
         with tenant(request.client_id), connected(settings, engine) as bound:
             settle_attempts(settings, bound, request.client_id)  # attempts killed before
@@ -112,7 +114,7 @@ def client_quota(settings: Settings, client_id: str, engine: Engine | None = Non
     check_client_id(client_id)
     with tenant(client_id), engine_for(settings, engine) as bound:
         settle_attempts(settings, bound, client_id)
-        with bound.connect() as conn:
+        with reading(bound) as conn:
             client = get_client(conn, client_id)
             return quota_status(
                 conn, client.id, period_of(clock.now(settings), client.timezone), client.timezone
@@ -161,7 +163,7 @@ def client_history(settings: Settings, client_id: str, engine: Engine | None = N
     check_client_id(client_id)
     with tenant(client_id), engine_for(settings, engine) as bound:
         settle_attempts(settings, bound, client_id)  # a killed attempt shows as crashed
-        with bound.connect() as conn:
+        with reading(bound) as conn:
             client = get_client(conn, client_id)
             rows = load_history(conn, client.id)
     zone = ZoneInfo(client.timezone)
@@ -198,7 +200,7 @@ def revert_load(
     if not reason.strip():
         raise UsageError("--reason must not be empty")
     with tenant(client_id), engine_for(settings, engine) as bound:
-        with bound.connect() as conn:
+        with reading(bound) as conn:
             get_client(conn, client_id)
             target = get_load(conn, load_id)
         if target is None or target["client_id"] != client_id:
@@ -219,7 +221,7 @@ def replay_incident(
     """The archived file of an incident as a dry run against the current data (SPEC §5);
     with ``client_id``, only an incident of that client."""
     with engine_for(settings, engine) as bound:
-        with staff(), bound.connect() as conn:
+        with staff(), reading(bound) as conn:
             row = get_incident(conn, incident_id)
         if client_id is not None and row["client_id"] != check_client_id(client_id):
             raise NotFoundError(f"incident {incident_id} is not an incident of client {client_id}")

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from orgload.clock import in_chile
-from orgload.db import notifications
+from orgload.db import notifications, reading
 from orgload.masking import mask_error_text, mask_issue
 from orgload.settings import Settings
 
@@ -202,7 +202,7 @@ def send_pending(
     )
     if incident_id is not None:
         query = query.where(notifications.c.incident_id == incident_id)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         pending = [dict(r) for r in conn.execute(query).mappings()]
     if not settings.smtp_host:  # nothing to try: e-mails wait until SMTP is configured
         return {"sent": 0, "failed": len(pending)}

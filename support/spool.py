@@ -3,6 +3,11 @@
 Writes are atomic (temporary file, fsync, rename). Import is exactly once: an incident keeps
 its id, the import skips ids already stored, and a file is deleted only after its incident is
 committed — a crash in between leaves a file whose next import is a no-op.
+
+Every command that reaches the database imports the spool, so several may race for one file:
+each import takes a lock first (PostgreSQL: a transaction-level advisory lock; SQLite: its
+write lock, taken by every write transaction), so the check for a stored id and the insert
+are one step, and a file that another importer deleted meanwhile is simply done.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from orgload.errors import IncidentNotRecordedError
 from orgload.settings import Settings
@@ -59,10 +64,13 @@ def import_spool(engine: Engine, settings: Settings, now: datetime) -> list[str]
     for path in spooled_files(settings.spool_dir):
         try:
             draft = IncidentDraft.from_dict(json.loads(path.read_text("utf-8")))
+        except FileNotFoundError:
+            continue  # another command imported it first
         except (OSError, ValueError, TypeError, KeyError):
             log.error("unreadable spool file %s left in place", path)
             continue
         with engine.begin() as conn:
+            _one_importer(conn)
             if not incident_exists(conn, draft.id):
                 record_incident(conn, draft, now)
                 queue_notification(
@@ -71,3 +79,13 @@ def import_spool(engine: Engine, settings: Settings, now: datetime) -> list[str]
                 imported.append(draft.id)
         path.unlink(missing_ok=True)
     return imported
+
+
+# pg_advisory_xact_lock key of the spool import (any constant unique to this use).
+SPOOL_IMPORT_LOCK = 0x6F72_676C_7370  # "orglsp"
+
+
+def _one_importer(conn: Connection) -> None:
+    """Wait until no other transaction is importing the spool (until this one commits)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SPOOL_IMPORT_LOCK})

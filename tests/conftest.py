@@ -176,3 +176,39 @@ def smtp_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MailSink, int
     monkeypatch.setenv("ORGLOAD_SMTP_TIMEOUT", "5")
     yield sink, port
     controller.stop()
+
+
+# --- a full filesystem ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KB tmpfs filled to the last byte (an ``archive/`` folder made before it filled).
+    Needs root to mount: fails in CI where it cannot, skips on a laptop."""
+    import subprocess
+
+    folder = tmp_path / "full-home"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        if IN_CI:
+            pytest.fail(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        (folder / "archive").mkdir()
+        filler = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(filler, b"\0" * 4096)
+        except OSError:  # ENOSPC: the filesystem is full
+            pass
+        finally:
+            os.close(filler)
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

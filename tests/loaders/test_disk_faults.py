@@ -3,9 +3,6 @@ full filesystem. The load fails before touching data and its incident is recorde
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +13,6 @@ from loaders.store import add_client
 from orgload.db import incidents, people, quota_periods
 from orgload.settings import Settings, load_settings
 from service.loads import LoadRequest, run_load
-from tests.databases import IN_CI
 
 NOV = "organizacion_2026-11.xlsx"
 
@@ -52,34 +48,10 @@ def test_an_archive_that_cannot_be_written_fails_the_load_with_a_level_3_inciden
 
 
 @pytest.fixture
-def full_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """ORGLOAD_HOME on a 256 KB tmpfs, filled to the last byte."""
-    home = tmp_path / "full-home"
-    home.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(home)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        if IN_CI:
-            pytest.fail(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        (home / "archive").mkdir()
-        filler = os.open(home / "filler", os.O_WRONLY | os.O_CREAT)
-        try:
-            while True:
-                os.write(filler, b"\0" * 4096)
-        except OSError:  # ENOSPC: the filesystem is full
-            pass
-        finally:
-            os.close(filler)
-        monkeypatch.setenv("ORGLOAD_HOME", str(home))
-        yield home
-    finally:
-        subprocess.run(["umount", "-l", str(home)], check=False)
+def full_home(full_filesystem: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """ORGLOAD_HOME on a full filesystem (its archive folder made before it filled up)."""
+    monkeypatch.setenv("ORGLOAD_HOME", str(full_filesystem))
+    return full_filesystem
 
 
 def test_a_full_filesystem_fails_the_load_with_a_level_3_incident(
