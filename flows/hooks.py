@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from flows.outcomes import INVALID_PARAMETERS
 from orgload.settings import load_settings
 from service.incidents import report_dead_run
 
@@ -15,8 +16,12 @@ log = logging.getLogger(__name__)
 def open_run_incident(flow: Any, flow_run: Any, state: Any) -> None:
     """``on_failure`` / ``on_crashed``: one incident per run, shared with the reconciler.
 
-    Never raises: a hook error must not hide the run's own state.
+    A run refused for its parameters (``InvalidParameters``) did nothing and is an operator's
+    mistake (SPEC §5): no incident. Never raises: a hook error must not hide the run's own
+    state.
     """
+    if getattr(state, "name", None) == INVALID_PARAMETERS:
+        return
     try:
         params = dict(flow_run.parameters or {})
         files = params.get("files") or ([params["file"]] if params.get("file") else [])

@@ -8,17 +8,34 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed, State
+from prefect.states import State
 
-from flows.artifacts import mask_run_logs, publish_load
+from flows.artifacts import mask_run_logs, publish_load, rows_read
 from flows.hooks import open_run_incident
+from flows.outcomes import (
+    DRY_RUN_TAG,
+    INVALID_PARAMETERS,
+    OVERRIDE_TAG,
+    invalid_parameters,
+    load_state,
+    outcome_tag,
+    tag_run,
+)
+from flows.stages import stage_lines, state_message
 from orgload.settings import load_settings
 from orgload.status import LoadStatus, exit_code
 from service.loads import LoadRequest, run_load
+from service.operations import (
+    ParameterCheck,
+    RejectionReport,
+    check_load_parameters,
+    run_label,
+    write_rejection_report,
+)
 
 mask_run_logs()  # RUTs and e-mail addresses never reach Prefect's logs in clear (SPEC §9)
 
@@ -37,6 +54,15 @@ def ensure_client_limit(client_id: str) -> str:
         except Exception:  # noqa: BLE001 - a concurrent run created it first
             client.read_global_concurrency_limit_by_name(name)
     return name
+
+
+@task(name="check-parameters")
+def check_parameters_task(
+    client_id: str, file: str, override_quota: bool, reason: str
+) -> ParameterCheck:
+    return check_load_parameters(
+        load_settings(), client_id, file, override_quota=override_quota, reason=reason
+    )
 
 
 @task(name="run-load")
@@ -62,9 +88,29 @@ def run_load_task(
     return run_load(settings, request).to_dict(settings.lang)
 
 
+@task(name="write-report")
+def write_report_task(client_id: str, file: str, result: dict[str, Any]) -> RejectionReport:
+    return write_rejection_report(load_settings(), client_id, [Path(file)], result)
+
+
+def _run_name() -> str:
+    """``acme · 2026-12 · organizacion.xlsx`` (``· dry run`` / ``· override`` when so)."""
+    params = flow_run.parameters or {}
+    suffix = "dry run" if params.get("dry_run") else ""
+    if params.get("override_quota"):
+        suffix = "override" if not suffix else f"{suffix} · override"
+    return run_label(
+        load_settings(),
+        str(params.get("client_id") or ""),
+        str(params.get("file") or ""),
+        suffix=suffix,
+    )
+
+
 @flow(
     name="monthly-load",
     description="Validate, diff and apply a client's monthly organization file (SPEC §3-4).",
+    flow_run_name=_run_name,
     on_failure=[open_run_incident],
     on_crashed=[open_run_incident],
     log_prints=False,
@@ -75,20 +121,42 @@ def monthly_load(
     dry_run: bool = False,
     allow_mass_change: bool = False,
     override_quota: bool = False,
-    reason: str | None = None,
+    reason: str = "",
 ) -> State:
     """Apply ``file`` (an .xlsx, or a .zip of the two CSVs) for ``client_id``.
 
     Args:
-        client_id: Registered client id.
+        client_id: Registered client id (e.g. acme).
         file: Path to the upload as the worker sees it (e.g. under ORGLOAD_HOME/inbox/).
         dry_run: Compute and show the plan without applying it.
         allow_mass_change: Allow deactivating more than max(20 %, 10) rows (ops only).
         override_quota: Apply a correction load outside the monthly quota (needs a reason).
-        reason: Why the quota is overridden; recorded on the load.
+        reason: Why the quota is overridden (required with override_quota, else empty);
+            recorded on the load.
     """
-    if override_quota and not (reason and reason.strip()):
-        return Failed(message="override_quota needs a reason")
+    logger = get_run_logger()
+    checked = check_parameters_task(client_id, file, override_quota, reason)
+    if not checked.ok:
+        line = f"parameters refused ({checked.problem}): {checked.message}"
+        logger.error(line)  # one line, no traceback, no incident, no concurrency slot
+        tag_run(outcome_tag("invalid_parameters"))
+        return invalid_parameters(line)
+    options = [
+        name
+        for name, on in (
+            ("dry_run", dry_run),
+            ("allow_mass_change", allow_mass_change),
+            ("override_quota", override_quota),
+        )
+        if on
+    ]
+    logger.info(
+        "parameters: client %s, period %s, file %s; options: %s",
+        checked.client_id,
+        checked.period,
+        checked.file_name,
+        ", ".join(options) or "none",
+    )
     # A short lease: a SIGKILLed run cannot release its slot; the lease is renewed while alive.
     with concurrency(ensure_client_limit(client_id), occupy=1, strict=True, lease_duration=60):
         result = run_load_task(
@@ -97,14 +165,24 @@ def monthly_load(
             dry_run,
             allow_mass_change,
             override_quota,
-            reason,
+            reason.strip() or None,
             str(flow_run.id) if flow_run.id else None,
         )
-    publish_load(result, Path(file).name)
-    summary = f"{result['status']} (load {result['load_id']})"
-    if result["status"] == LoadStatus.FAILED:
-        return Failed(message=summary, data=result)
-    return Completed(message=summary, data=result)
+    reports: list[Path] = []
+    counts = rows_read(result)
+    if result["status"] == LoadStatus.REJECTED:
+        written = write_report_task(client_id, file, result)
+        reports = [p for p in (written.json_path, written.xlsx_path) if p is not None]
+        counts = counts or written.counts
+    override = reason.strip() if override_quota else None
+    for line in stage_lines(result, counts, reports, override):
+        logger.info(line)
+    publish_load(result, Path(file).name, override_reason=override, reports=reports, counts=counts)
+    tags = [outcome_tag(result["status"])]
+    tags += [OVERRIDE_TAG] if override_quota else []
+    tags += [DRY_RUN_TAG] if dry_run else []
+    tag_run(*tags)
+    return load_state(result["status"], state_message(result, override), data=result)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, ensure_ascii=False))
         return exit_code(result["status"])
     print(f"run ended {state.name}: {state.message}", file=sys.stderr)
-    return 4
+    return 2 if state.name == INVALID_PARAMETERS else 4
 
 
 if __name__ == "__main__":

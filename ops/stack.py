@@ -313,13 +313,11 @@ def ensure_zombie_automation(within_seconds: float = ZOMBIE_AFTER_SECONDS) -> st
         enabled=True,
         trigger=EventTrigger(
             after={"prefect.flow-run.heartbeat"},
-            expect={
-                "prefect.flow-run.heartbeat",
-                "prefect.flow-run.Completed",
-                "prefect.flow-run.Failed",
-                "prefect.flow-run.Cancelled",
-                "prefect.flow-run.Crashed",
-            },
+            # Any event of the run after its heartbeat: the next heartbeat, or its end under
+            # whatever name (Prefect names a state's event after the state: Completed, Failed,
+            # Rejected, QuotaExhausted, InvalidParameters...). Listing the type names only
+            # would take every run ending in a custom-named state for dead.
+            expect={"prefect.flow-run.*"},
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,

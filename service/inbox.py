@@ -346,9 +346,11 @@ def _scan_upload(
         # hashed (or not the client's file at all), so no report is written from it
         log.warning("%s changed while being read; left for the next scan", upload_name(paths))
         return None
-    xlsx_path = outbox / f"{stem}.{sha[:8]}.errores.xlsx"
+    # The annotated workbook only where it has something to show: a clean file gets its JSON.
+    xlsx_path = outbox / f"{stem}.{sha[:8]}.errores.xlsx" if validated.report.issues else None
     _write_json(json_path, validated.report.to_dict(settings.lang))
-    _write_workbook(xlsx_path, validated, settings.lang)
+    if xlsx_path is not None:
+        _write_workbook(xlsx_path, validated, settings.lang)
     target = folder / PROCESSED / sha[:16]
     values |= {
         "path": str(target / paths[0].name if len(paths) == 1 else target),
@@ -356,7 +358,7 @@ def _scan_upload(
         "errors": len(validated.report.errors),
         "note": None,
         "report_json_path": str(json_path),
-        "report_xlsx_path": str(xlsx_path),
+        "report_xlsx_path": str(xlsx_path) if xlsx_path is not None else None,
         "validated_at": now,
     }
     log.info("%s for client %s: %s", values["file_name"], client_id, values["status"])

@@ -52,8 +52,15 @@ ERRORS = [
 ]
 
 
+def plain(text: str) -> str:
+    """Published text without the markdown escapes of masked values (``\\*`` → ``*``)."""
+    return text.replace("\\*", "*")
+
+
 def test_error_rows_mask_values_and_messages_and_keep_places_and_codes() -> None:
-    rows = error_rows(ERRORS)
+    rows = [
+        {k: plain(v) if isinstance(v, str) else v for k, v in r.items()} for r in error_rows(ERRORS)
+    ]
     assert [(r["row"], r["column"], r["code"], r["value"]) for r in rows] == [
         (3, "rut", "invalid_rut", "12.3**.***-1"),
         (4, "email", "invalid_email", "c***"),
@@ -67,6 +74,18 @@ def test_error_rows_mask_values_and_messages_and_keep_places_and_codes() -> None
     ]
     assert ERRORS[0]["value"] == WRONG_RUT  # the caller's result is not changed
     assert len(error_rows(ERRORS * 200)) == 500
+
+
+def test_error_table_puts_code_and_message_first_cuts_long_values_and_has_no_header_key() -> None:
+    long_value = "x" * 219  # a value this long pushed code and message off screen
+    entry = _entry("nombre_unidad", long_value, "too_long", f"«{long_value}» es muy largo.")
+    (row,) = error_rows([{**entry, "sheet": "unidades"}])
+    assert list(row)[:2] == ["code", "message"]
+    assert "header" not in row  # Prefect's table view takes such a key for its heading row
+    assert row["heading"] == "nombre_unidad"
+    assert len(row["value"]) == 40
+    assert row["value"].endswith("…")
+    assert len(row["message"]) <= 160
 
 
 def test_summaries_mask_the_first_errors() -> None:
@@ -83,10 +102,10 @@ def test_summaries_mask_the_first_errors() -> None:
     counts = {"unidades": 3, "personas": 4}
     report = {"valid": False, "counts": counts, "errors": ERRORS, "warnings": []}
     for markdown in (
-        load_markdown(result, "org.xlsx"),
-        validation_markdown(report, "acme", "org.xlsx"),
+        plain(load_markdown(result, "org.xlsx")),
+        plain(validation_markdown(report, "acme", "org.xlsx")),
     ):
-        assert "| personas | 3 | rut | `invalid_rut` | «12.3**.***-1» no es un RUT válido. |" in (
+        assert "| `invalid_rut` | «12.3**.***-1» no es un RUT válido. | personas | 3 | rut |" in (
             markdown
         )
         assert "propia jefatura (11.1**.***-1)" in markdown
@@ -132,13 +151,14 @@ def test_monthly_load_artifacts_are_masked_and_the_result_is_not(
     assert result["status"] == "rejected"
     assert WRONG_RUT in {e["value"] for e in result["errors"]}  # the admin's own data
     markdown, table = _published(state.state_details.flow_run_id)
-    published = markdown + json.dumps(table, ensure_ascii=False)
+    published = plain(markdown + json.dumps(table, ensure_ascii=False))
     for raw in RAW:
         assert raw not in published
     assert [(r["row"], r["column"], r["code"]) for r in table] == [
         (e["row"], e["column"], e["code"]) for e in result["errors"]
     ]
-    assert {"12.3**.***-1", "c***", "a***@empresa.cl"} <= {r["value"] for r in table}
+    assert {"12.3**.***-1", "c***", "a***@empresa.cl"} <= {plain(r["value"]) for r in table}
+    assert "12.3\\*\\*.\\*\\*\\*-1" in markdown  # stars escaped: not read as bold
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -150,7 +170,7 @@ def test_validate_upload_artifacts_are_masked(client: str, tmp_path: Path) -> No
     for raw in RAW:
         assert raw not in markdown
         assert raw not in json.dumps(table, ensure_ascii=False)
-    assert "12.3**.***-1" in markdown
+    assert "12.3**.***-1" in plain(markdown)
 
 
 @pytest.mark.usefixtures("prefect_harness")

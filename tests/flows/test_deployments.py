@@ -13,6 +13,7 @@ Every process is stopped at the end, also on failure: ``ops/stack.py down``, the
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -30,13 +31,19 @@ import pytest
 import yaml
 from dbfaults import hold_applies_open, release_hold, wait_until_held
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from loaders.store import add_client
+from orgload.clock import period_of
 from orgload.db import incidents, loads, people, units
 from orgload.migrate import upgrade
 from tests.databases import IN_CI, PG_URL, postgres_database
@@ -50,6 +57,9 @@ DEC = REPO / "sample_data" / "organizacion_2026-12.xlsx"
 WAIT = 300  # seconds; the machine may be shared and busy
 CLIENTS = ("acme", "globex", "initech")  # one per scenario: see the module docstring
 NOW = datetime.now().astimezone()
+PERIOD = period_of(NOW, "America/Santiago")  # the stack runs on the real clock
+INVALID = REPO / "sample_data" / "organizacion_invalida.xlsx"
+ZOMBIE_SILENCE = 90  # ops/stack.py: a run without a heartbeat for this long is dead
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -347,6 +357,130 @@ def test_ops_up_deploys_every_flow_of_prefect_yaml_on_one_pool(
     assert "healthy" in _run([sys.executable, "ops/stack.py", "status"], stack.env)
 
 
+# --- what ops see: names, states, artifacts, no incident for a typo ------------------------
+
+# The operator mistakes the parameter check refuses, each with the code of its one line.
+MISTAKES = {
+    "unknown_client": {"client_id": "nope", "file": str(NOV)},
+    "file_not_found": {"client_id": "umbrella", "file": "/srv/orgload/inbox/umbrella/x.xlsx"},
+    "not_a_regular_file": {"client_id": "umbrella", "file": str(REPO / "sample_data")},
+    "reason_required": {"client_id": "umbrella", "file": str(NOV), "override_quota": True},
+    "reason_without_override": {"client_id": "umbrella", "file": str(NOV), "reason": "typo"},
+}
+ENDED: dict[str, float] = {}  # when the mistaken runs ended (for the zombie check below)
+
+
+def _trigger(stack: Stack, **parameters: Any) -> FlowRun:
+    with stack.api():
+        run = run_deployment("monthly-load/monthly-load", parameters=parameters, timeout=0)
+    assert isinstance(run, FlowRun)
+    return run
+
+
+def _artifacts_of(stack: Stack, run_id: Any) -> list[Any]:
+    with stack.api(), get_client(sync_client=True) as api:
+        return api.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+
+
+def _logs_of(stack: Stack, run_id: Any) -> list[str]:
+    """The run's log lines, once its last one ("Finished in state ...") has arrived: a
+    run's logs are sent in batches and may come after its final state."""
+    deadline = time.monotonic() + 60
+    with stack.api(), get_client(sync_client=True) as api:
+        while True:
+            found = api.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
+            )
+            if any(
+                e.name == "prefect.flow_runs" and e.message.startswith("Finished in state")
+                for e in found
+            ):
+                return [entry.message for entry in found]
+            assert time.monotonic() < deadline, f"no final log line for run {run_id}"
+            time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def umbrella(stack: Stack) -> Iterator[Engine]:
+    """A client of the worker's own (SQLite) database, for the runs below."""
+    engine = create_engine(stack.env["ORGLOAD_DATABASE_URL"])
+    with engine.begin() as conn:
+        add_client(conn, "umbrella", "Umbrella", "America/Santiago", None, NOW)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def test_rejected_refused_and_mistyped_runs_say_so_in_name_state_tags_and_artifacts(
+    stack: Stack, umbrella: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.monotonic()
+    applied = _trigger(stack, client_id="umbrella", file=str(NOV))
+    rejected = _trigger(stack, client_id="umbrella", file=str(INVALID))
+    mistaken = {code: _trigger(stack, **params) for code, params in MISTAKES.items()}
+    assert stack.wait(applied.id, _over).state_type == StateType.COMPLETED
+    refused = _trigger(stack, client_id="umbrella", file=str(DEC))  # the period's load is used
+
+    # a rejected file: Completed named Rejected, its report in the outbox and linked
+    done = stack.wait(rejected.id, _over)
+    assert (done.state_type, done.state_name) == (StateType.COMPLETED, "Rejected")
+    assert done.name == f"umbrella · {PERIOD} · {INVALID.name}"
+    assert "outcome:rejected" in done.tags
+    outbox = stack.home / "outbox" / "umbrella"
+    (report,) = outbox.glob("organizacion_invalida.*.load.json")
+    (workbook,) = outbox.glob("organizacion_invalida.*.errores.xlsx")
+    assert json.loads(report.read_text("utf-8"))["status"] == "rejected"
+    assert workbook.read_bytes()[:2] == b"PK"
+    artifacts = _artifacts_of(stack, rejected.id)
+    links = " ".join(str(a.data) for a in artifacts if a.key == "report-umbrella")
+    assert report.name in links
+    assert workbook.name in links
+    (table,) = [a.data for a in artifacts if a.type == "table"]
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert rows
+    for row in rows:  # headings Prefect can show: code and message first, no `header` key
+        assert list(row)[:2] == ["code", "message"]
+        assert "header" not in row
+    summary = next(a.data for a in artifacts if a.key == "load-umbrella")
+    assert "Rejected: nothing was applied" in summary
+    assert report.name in summary
+
+    # a quota refusal: Completed named QuotaExhausted
+    done = stack.wait(refused.id, _over)
+    assert (done.state_type, done.state_name) == (StateType.COMPLETED, "QuotaExhausted")
+    assert done.name == f"umbrella · {PERIOD} · {DEC.name}"
+    assert "outcome:quota-exhausted" in done.tags
+    assert "quota_exhausted" in (done.state.message if done.state else "")
+
+    # operator mistakes: Failed named InvalidParameters, one line, no traceback, no incident,
+    # no concurrency limit
+    for code, run in mistaken.items():
+        done = stack.wait(run.id, _over)
+        message = done.state.message if done.state else ""
+        assert (done.state_type, done.state_name) == (StateType.FAILED, "InvalidParameters")
+        assert message.startswith(f"parameters refused ({code}): ")
+        assert "\n" not in message
+        assert "outcome:invalid-parameters" in done.tags
+        logs = _logs_of(stack, run.id)
+        assert any(line.startswith(f"parameters refused ({code})") for line in logs)
+        assert not any("Traceback" in line for line in logs), code
+        with umbrella.connect() as conn:
+            found = conn.execute(
+                select(incidents).where(incidents.c.flow_run_id == str(run.id))
+            ).all()
+        assert found == [], f"{code}: an operator mistake opened an incident"
+        ENDED[str(run.id)] = time.monotonic()
+    with stack.api(), get_client(sync_client=True) as api:
+        limits = {limit.name for limit in api.read_global_concurrency_limits(limit=200)}
+    assert "orgload-load-nope" not in limits
+    assert "orgload-load-umbrella" in limits  # the loads that ran took theirs
+    with capsys.disabled():
+        print(f"\n{len(mistaken) + 3} runs: {time.monotonic() - started:.0f} s")
+
+
 def test_monthly_load_triggered_through_the_api_completes_with_its_artifacts(
     stack: Stack, target: Target, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -358,6 +492,9 @@ def test_monthly_load_triggered_through_the_api_completes_with_its_artifacts(
     with capsys.disabled():
         print(f"\n[{target.kind}] trigger -> {done.state_name}: {elapsed:.1f} s")
     assert done.state_type == StateType.COMPLETED, done.state and done.state.message
+    assert done.name == f"{client} · {PERIOD} · {NOV.name}"
+    assert done.state_name == "Completed"
+    assert "outcome:applied" in done.tags
     with target.engine.connect() as conn:
         record = conn.execute(select(loads).where(loads.c.flow_run_id == str(run.id))).one()
         n_people = conn.execute(
@@ -426,3 +563,34 @@ def test_killed_worker_leaves_a_silent_run_the_reconciler_crashes_with_one_incid
     assert [(i.category, i.level, i.client_id) for i in found] == [("crash", 2, client)]
     assert found[0].diagnostics["hook"] == "reconciler"
     assert_no_data_change(before, target.snapshot())
+
+
+# --- last, so that the crash tests above fill most of the automation's silence window ---
+
+
+def test_zombie_automation_leaves_runs_that_ended_at_once_alone(stack: Stack) -> None:
+    """Runs refused for their parameters end within a second of their first heartbeat. The
+    zombie automation counts their end (a custom-named state's event) as the sign it waits
+    for: more than its silence window later, none of them is Crashed and no automation
+    event names them (an action on a finished run would be a failure in the Event Feed)."""
+    from prefect.events.filters import EventFilter, EventOccurredFilter, EventResourceFilter
+
+    if not ENDED:
+        pytest.skip("needs the mistaken runs of the test above")
+    remaining = max(ENDED.values()) + ZOMBIE_SILENCE + 15 - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+    with stack.api(), get_client(sync_client=True) as api:
+        for run_id in ENDED:
+            assert api.read_flow_run(run_id).state_name == "InvalidParameters"
+        (zombie,) = api.read_automations_by_name("orgload-crash-silent-runs")
+        page = api.read_events(
+            filter=EventFilter(
+                occurred=EventOccurredFilter.model_validate({"since": NOW}),
+                resource=EventResourceFilter(id=[f"prefect.automation.{zombie.id}"]),
+            ),
+            limit=50,
+        )
+    fired = [e.model_dump_json() for e in page.events if e.event != "prefect.automation.created"]
+    for run_id in ENDED:
+        assert not any(run_id in event for event in fired)

@@ -157,3 +157,19 @@ def test_a_crashed_watched_run_starts_the_sla_watch_at_any_hour() -> None:
     parsed = TypeAdapter(DeploymentEventTrigger).validate_python(trigger)
     assert parsed.expect == {"prefect.flow-run.Crashed"}
     assert sorted(trigger["match_related"]["prefect.resource.name"]) == sorted(WATCHED_FLOWS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_descriptions_have_no_angle_brackets_the_ui_would_take_for_html(name: str) -> None:
+    # the UI renders a description as markdown: `<client>` vanished as an unknown HTML tag
+    assert "<" not in DEPLOYMENTS[name].get("description", "")
+    assert "<" not in (_flow(DEPLOYMENTS[name]).description or "")
+
+
+def test_optional_text_parameters_open_as_text_fields() -> None:
+    # `str | None` opened as type "None" in the custom-run form; an empty string is "not given"
+    for name, parameter in (("monthly-load", "reason"), ("validate-upload", "report_dir")):
+        flow = _flow(DEPLOYMENTS[name])
+        entry = parameter_schema(flow.fn).model_dump_for_openapi()["properties"][parameter]
+        assert entry["type"] == "string"
+        assert entry["default"] == ""

@@ -176,10 +176,15 @@ def test_valid_files_are_queued_reported_and_applied_only_off_peak(
     assert by_name[BAD].errors == len(expected["errors"])
     assert by_name[NOV].errors == 0
     outbox = settings.home / "outbox"
-    assert sorted(p.name for p in (outbox / "acme").iterdir()) == sorted(
-        f"{Path(item.file_name).stem}.{item.sha256[:8]}.{kind}"
-        for item in (by_name[NOV], by_name[BAD])
-        for kind in ("report.json", "errores.xlsx")
+    assert (
+        sorted(p.name for p in (outbox / "acme").iterdir())
+        == sorted(
+            [
+                f"{Path(NOV).stem}.{by_name[NOV].sha256[:8]}.report.json",  # clean: no workbook
+                f"{Path(BAD).stem}.{by_name[BAD].sha256[:8]}.report.json",
+                f"{Path(BAD).stem}.{by_name[BAD].sha256[:8]}.errores.xlsx",
+            ]
+        )
     )
     assert len(list((outbox / "beta").glob("unidades-personas.*.report.json"))) == 1
     for item in scanned:  # every report: validate --json shape + annotated workbook
@@ -187,7 +192,10 @@ def test_valid_files_are_queued_reported_and_applied_only_off_peak(
         assert set(report) == {"valid", "counts", "errors", "warnings"}
         assert report["valid"] is (item.status == "queued")
         assert len(report["errors"]) == item.errors
-        assert Path(item.report_xlsx_path or "").read_bytes()[:2] == b"PK"
+        if item.errors:
+            assert Path(item.report_xlsx_path or "").read_bytes()[:2] == b"PK"
+        else:
+            assert item.report_xlsx_path is None
         assert Path(item.path).exists()
         assert item.flow_run_id == "run-1"
     bad_report = json.loads(Path(by_name[BAD].report_json_path or "").read_text("utf-8"))
