@@ -17,7 +17,8 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test lint format typecheck unit fuzz soak bench clean samples ops-up ops-down
+.PHONY: setup demo test lint format typecheck unit fuzz soak bench clean samples ops-up ops-down \
+	browser web
 
 setup: $(VENV)/.synced ## Create .venv from uv.lock (exact pinned versions)
 
@@ -62,7 +63,22 @@ demo: setup ## Validate the samples, then load two months into a demo client (SQ
 	@echo
 	@echo "Done. Data: $(DEMO_HOME)/orgload.db  Error workbook: $(DEMO_HOME)/organizacion_invalida.errores.xlsx"
 
-test: setup lint typecheck unit ## Lint, type-check and run the whole test suite
+test: setup lint typecheck browser unit ## Lint, type-check and run the whole test suite
+
+# The browser tests drive Debian's chromium (never `playwright install`, which downloads a
+# browser of its own). Installed with apt when missing and we are root; otherwise the browser
+# tests skip on a laptop and fail in CI (CI=true).
+browser: ## Install chromium for the browser tests (apt, as root) unless it is there
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update && apt-get install -y chromium; \
+		else \
+			echo "chromium is missing: install it (apt-get install chromium) for the browser tests"; \
+		fi; }
+
+web: setup ## The web app on http://127.0.0.1:8000 (ORGLOAD_HOME, plain-HTTP cookies: development)
+	$(BIN)/orgload db upgrade
+	ORGLOAD_WEB_SECURE_COOKIES=$${ORGLOAD_WEB_SECURE_COOKIES:-false} $(BIN)/orgload web
 
 lint: setup
 	$(BIN)/ruff check .

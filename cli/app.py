@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from cli import admin, files, incidents
+from cli import admin, files, incidents, users
 from cli.common import State, out, say
 from orgload import __version__
 from orgload.errors import OrgloadError, shown
@@ -58,6 +58,7 @@ def _root(
 files.register(app)
 admin.register(app)
 incidents.register(app)
+users.register(app)
 
 
 def main() -> None:

@@ -501,3 +501,74 @@ inbox_files = Table(
     Index("uq_inbox_files_client_sha", "client_id", "sha256", unique=True),
     Index("ix_inbox_files_status", "status", "seen_at"),
 )
+
+
+# --- the web app (SPEC §8) ---------------------------------------------------------------------
+#
+# Users sign in to the web app: a client admin belongs to one client, staff (support and ops)
+# to none and see every client. Passwords are argon2 hashes; a user without one has a one-time
+# set-password token (its SHA-256 only). Failed sign-ins are counted on the row: slow-down,
+# then a lockout until ``locked_until``. Row-level security (migration 0006): a client's users
+# under its tenant, staff users only in staff mode; sessions through their user.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False),
+    Column("role", String(20), nullable=False),  # client_admin | staff
+    Column("client_id", String(64), ForeignKey("clients.id")),  # null for staff
+    Column("password_hash", String(200)),
+    Column("set_token_sha256", String(64)),
+    Column("set_token_expires_at", UtcDateTime),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("last_failed_at", UtcDateTime),
+    Column("locked_until", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("password_set_at", UtcDateTime),
+    Index("uq_users_email", "email", unique=True),
+    Index("ix_users_client", "client_id"),
+)
+
+# Server-side sessions: the cookie holds a random token, the table only its SHA-256, so a
+# read of the table never yields a usable cookie. ``csrf`` is the session's form token.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's token
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# Uploads made in the web app: validated, previewed, confirmed, applied (by a worker of the
+# app or the ``monthly-load`` deployment). The file itself lives in the archive, under its
+# SHA-256 (``archive_path``); its reports next to it. Status: invalid | valid | queued |
+# applying | done (then ``load_status`` says how the load ended).
+web_uploads = Table(
+    "web_uploads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(64), ForeignKey("clients.id"), nullable=False),
+    Column("file_name", String(500), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("archive_path", String(1000), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("errors", Integer, nullable=False, default=0),
+    Column("warnings", Integer, nullable=False, default=0),
+    Column("counts", JsonDoc),
+    Column("created_by", String(254), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("confirmed_by", String(254)),
+    Column("confirmed_at", UtcDateTime),
+    Column("allow_mass_change", Boolean, nullable=False, default=False),
+    Column("override_quota", Boolean, nullable=False, default=False),
+    Column("reason", Text),
+    Column("load_id", Integer),
+    Column("load_status", String(20)),
+    Column("flow_run_id", String(64)),
+    Column("detail", String(500)),
+    Column("finished_at", UtcDateTime),
+    Index("ix_web_uploads_client", "client_id", "created_at"),
+)

@@ -66,9 +66,9 @@ def _client_timezone(settings: Settings, client_id: str) -> str | None:
     """The registered client's timezone; None when it is not registered. Raises
     ``DatabaseUnavailableError`` when the database cannot say."""
     from loaders.store import get_client
-    from orgload.db import engine_for, reachable, staff
+    from orgload.db import engine_for, reachable, reading, staff
 
-    with staff(), reachable(settings), engine_for(settings) as bound, bound.connect() as conn:
+    with staff(), reachable(settings), engine_for(settings) as bound, reading(bound) as conn:
         try:
             return get_client(conn, client_id).timezone
         except UnknownClientError:
