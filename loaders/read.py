@@ -54,7 +54,7 @@ from loaders.limits import (
 from loaders.xlsx import ErrorCellScanner, worksheets
 from orgload.columns import COLUMN_LOOKUP, SHEETS, canonical_column, canonical_sheet, match_key
 from schemas.report import Issue, preview
-from schemas.text import INVISIBLE, TEXT, flags, series, show_controls
+from schemas.text import INVISIBLE, TEXT, flags, series, show_controls, string_bytes
 
 log = logging.getLogger(__name__)
 
@@ -719,6 +719,8 @@ def check_cell_chars(grid: Grid, file: str, sheet: str, limits: Limits) -> None:
     longest = [(len(written), position) for position, written in enumerate(grid.header)]
     over = [(length, position, -1) for length, position in longest if length > limit]
     for position, values in grid.columns.items():
+        if _most_bytes(values) <= limit:
+            continue  # no more characters than bytes: no cell can be over
         lengths = pc.utf8_length(values)
         if len(values) and pc.max(lengths).as_py() > limit:
             at = pc.index(pc.greater(lengths, limit), True).as_py()
@@ -741,6 +743,17 @@ def check_cell_chars(grid: Grid, file: str, sheet: str, limits: Limits) -> None:
             },
         )
     )
+
+
+def _most_bytes(values: pa.Array) -> int:
+    """The byte length of the longest value of a text column, read from its offsets (an upper
+    bound of its characters); any other column type counts as unbounded."""
+    if not len(values):
+        return 0
+    if values.type != TEXT:
+        return 1 << 62
+    _, offsets = string_bytes(values)
+    return int(np.diff(offsets).max())
 
 
 def _worksheet_grid(sheet: python_calamine.CalamineSheet, limits: Limits) -> Grid:

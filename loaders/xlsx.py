@@ -18,15 +18,23 @@ one dense block from its first to its last cell holding something, so one value 
 shared-string table's ``uniqueCount`` is reserved up front the same way. The sheet's
 ``<dimension>`` is not used: calamine ignores it, it may be small while a cell lies far away,
 and Excel widens it for cells that only carry formatting, which calamine skips.
+
+The inspection is on the parse's critical path (calamine may not start before it ends), so
+large parts are screened a chunk at a time with one RE2 pass that releases the GIL
+(``_fast_screen``); the exact Python expressions only search the chunks it matches in, and the
+part is inflated while the main thread is still importing pyarrow (``_inflated_ahead``).
 """
 
 from __future__ import annotations
 
 import html
 import re
+import struct
+import sys
 import threading
 import zipfile
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import lru_cache
@@ -322,14 +330,34 @@ def _check_worksheet(
     spent = inflation.spent
     carry, start = b"", 0  # the end of the previous chunk; where the new bytes start in it
     patterns: _CellPatterns | None = None
-    for data in inflation.chunks(member):
-        scanner.feed(data)
+    screen: _Screen | None = None
+    for data in _inflated_ahead(inflation, member):
+        if screen is not None and not (screen(data) or screen(carry + data[:_OVERLAP])):
+            # nothing in this chunk (nor where it meets the previous one: no match is longer
+            # than the overlap) could be a far or unusual cell or an error cell: the exact
+            # searches would find nothing. The carry is what it is below, without a copy of
+            # the whole chunk.
+            scanner.feed(data, marked=False)
+            limit = max(len(carry) + len(data) - _OVERLAP, start)
+            keep = max(limit - _BEHIND, 0)
+            carry = data[keep - len(carry) :] if keep >= len(carry) else carry[keep:] + data
+            start = limit - keep
+            continue
         buffer = carry + data
         if patterns is None:
             if len(buffer) < _ROOT_WITHIN:
+                scanner.feed(data)
                 carry = buffer
                 continue
             patterns = _patterns_of(buffer, limits)
+            screen = _fast_screen(patterns, member)
+            if screen is not None and not screen(buffer):
+                scanner.feed(data, marked=False)
+                limit = max(len(buffer) - _OVERLAP, start)
+                keep = max(limit - _BEHIND, 0)
+                carry, start = buffer[keep:], limit - keep
+                continue
+        scanner.feed(data)
         limit = max(len(buffer) - _OVERLAP, start)  # a match starting after it: next time
         if _scan(buffer, start, limit, patterns, inflation.name, sheet, limits):
             break
@@ -342,6 +370,79 @@ def _check_worksheet(
     inflation.spent = spent  # the part is inflated again, not twice over the budget
     _check_by_counting(inflation, member, sheet, limits)
     return False
+
+
+_Screen = Callable[[bytes], bool]
+# A worksheet part this large (compressed) is screened with RE2 (``_fast_screen``); smaller
+# ones, and any part when pyarrow cannot be imported, with Python's ``re`` alone.
+FAST_SCREEN_MIN_BYTES = 1 << 18
+
+
+def _inflated_ahead(inflation: Inflation, member: zipfile.ZipInfo) -> Iterator[bytes]:
+    """The part's chunks; for a part that gets the RE2 screen, inflated ahead while pyarrow
+    is not imported yet (up to ``_AHEAD_BYTES``).
+
+    ``orgload validate`` inspects a workbook while its main thread imports pandas, and with
+    it pyarrow: inflating (which releases the GIL) while that import goes on, rather than
+    after, takes the inflation off the parse's critical path. The chunks are handed on in
+    order, and an error met ahead (the budget spent, a damaged stream) is raised where it
+    would have been, after the chunks before it: the answer is the same."""
+    chunks = inflation.chunks(member)
+    if member.compress_size < FAST_SCREEN_MIN_BYTES:
+        yield from chunks
+        return
+    ahead: deque[bytes] = deque()
+    held = 0
+    failure: Exception | None = None
+    try:
+        while not _arrow_imported() and held < _AHEAD_BYTES:
+            data = next(chunks, None)
+            if data is None:
+                break
+            ahead.append(data)
+            held += len(data)
+    except Exception as exc:  # noqa: BLE001 - raised below, after the chunks read before it
+        failure = exc
+    while ahead:
+        yield ahead.popleft()
+    if failure is not None:
+        raise failure
+    yield from chunks
+
+
+_AHEAD_BYTES = 64 << 20
+
+
+def _arrow_imported() -> bool:
+    return "pyarrow.compute" in sys.modules
+
+
+def _fast_screen(patterns: _CellPatterns, member: zipfile.ZipInfo) -> _Screen | None:
+    """A test of a chunk for anything the exact searches of ``_scan`` or the error-cell
+    scanner could find, run by RE2 (pyarrow's ``match_substring_regex``, which reads binary
+    data byte by byte and releases the GIL): one pass at C speed instead of several of
+    Python's ``re``, which hold the GIL while the main thread imports. Only a chunk it
+    matches in is searched exactly, so a part is refused, counted through or has its error
+    cells read exactly as without it. None for parts written with a prefix, small parts, or
+    when pyarrow cannot be imported here."""
+    if patterns.fast is None or member.compress_size < FAST_SCREEN_MIN_BYTES:
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except Exception:  # noqa: BLE001 - an import racing the main thread's: screen in Python
+        return None
+    pattern, binary = patterns.fast, pa.large_binary()
+
+    def screen(buffer: bytes) -> bool:
+        offsets = pa.py_buffer(_OFFSETS.pack(0, len(buffer)))
+        array = pa.Array.from_buffers(binary, 1, [None, offsets, pa.py_buffer(buffer)])
+        return bool(pc.match_substring_regex(array, pattern)[0].as_py())
+
+    return screen
+
+
+_OFFSETS = struct.Struct("<qq")
 
 
 def _patterns_of(head: bytes, limits: Limits) -> _CellPatterns:
@@ -534,6 +635,7 @@ class _CellPatterns:
     far: re.Pattern[bytes]
     unusual: re.Pattern[bytes]
     other_prefixes: tuple[re.Pattern[bytes], ...]
+    fast: str | None  # RE2: a superset of all of the above, and of error cells; unprefixed only
 
 
 @lru_cache(maxsize=8)
@@ -548,17 +650,27 @@ def _cell_patterns(limits: Limits, prefix: bytes) -> _CellPatterns:
     beyond_column = _letters_above(column_letters(limits.max_columns))
     beyond_row = _number_above(limits.max_rows + 1)
     others: tuple[re.Pattern[bytes], ...]
+    fast: str | None = None
     if prefix:
         name = re.escape(prefix[:-1])
         other = rb":c(?<!<" + name + rb":c)(?<!/" + name + rb":c)[\t\n\r >/]"
         others = (re.compile(other), re.compile(rb"<c[\t\n\r >/]"))
     else:
         others = (re.compile(rb":c[\t\n\r >/]"),)
+        # RE2 has no look-around: `` (?!r=")`` is spelt out, the end of the chunk included
+        # (a tag cut there is looked at again with the next chunk, as ``_scan`` does)
+        otherwise = r'[\t\n\r>/]| (?:[^r]|r[^=]|r=[^"]|r=$|r$|$)'
+        fast = (
+            f'<c(?: r="(?:{maybe_far.decode()})|{otherwise})'
+            r"|:c[\t\n\r >/]"  # a cell under another prefix
+            r"""|t="e"|t='e'"""  # an error cell (``ErrorCellScanner.feed``)
+        )
     return _CellPatterns(
         screen=re.compile(tag + rb'(?: r="(?:' + maybe_far + rb")|" + written_otherwise + b")"),
         far=re.compile(tag + rb' r="(?:' + beyond_column + rb"|[A-Za-z]++" + beyond_row + rb")"),
         unusual=re.compile(tag + b"(?:" + written_otherwise + b")"),
         other_prefixes=others,
+        fast=fast,
     )
 
 
@@ -619,21 +731,39 @@ class ErrorCellScanner:
     def __init__(self) -> None:
         self.cells: dict[tuple[int, int], str] = {}
         self._carry = b""
+        self._carry_marked = False  # whether the bytes waiting mention ``t="e"``
 
     @property
     def full(self) -> bool:
         return len(self.cells) >= MAX_ERROR_CELLS
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes, *, marked: bool = True) -> None:
+        """Take the next chunk; ``marked=False`` tells that neither ``t="e"`` nor ``t='e'``
+        occurs in it, nor across its start (the caller screened it), so that it need not be
+        searched for them again."""
+        was_marked = self._carry_marked
+        if not (marked or was_marked):
+            # nothing to search: only what waits changes, found in ``chunk`` alone when it
+            # closes a cell (the last cell end of ``carry + chunk`` is then in it)
+            closed = chunk.rfind(b"</c>")
+            if closed >= 0:
+                end = max(closed + 4, chunk.rfind(b":c>", closed) + 3)
+                self._carry = chunk[end:]
+                return
         data = self._carry + chunk
         # Whole cells only (``</c>``, or ``</x:c>`` in a prefixed sheet); the rest waits.
-        end = max(data.rfind(b"</c>") + 4, data.rfind(b":c>") + 3)
+        # (``:c>`` is looked for only after the last ``</c>``: a later one is all that counts.)
+        closed = data.rfind(b"</c>")
+        end = max(closed + 4, data.rfind(b":c>", max(closed, 0)) + 3)
         if end < 4:
             self._carry = data[-_ERROR_CARRY:]
+            self._carry_marked = marked or was_marked
             return
         head, self._carry = data[:end], data[end:]
-        if b't="e"' in head or b"t='e'" in head:
+        if (marked or was_marked) and (b't="e"' in head or b"t='e'" in head):
             _add_error_cells(head, self.cells)
+        # what waited holds no cell end, so the bytes left waiting all come from ``chunk``
+        self._carry_marked = marked
 
 
 def _add_error_cells(xml: bytes, cells: dict[tuple[int, int], str]) -> None:
