@@ -53,6 +53,7 @@ def test_read_only_commands_answer_while_a_load_holds_its_transaction(
             assert "Traceback" not in err
             assert json.loads(out) is not None
             assert took < READER_SECONDS, f"{name} waited {took:.1f} s for the writer"
+            print(f"{name}: answered {took:.1f} s after the start, beside the held load")
         assert writer.poll() is None  # the load was still holding its transaction
     finally:
         for proc in [*readers, writer]:
