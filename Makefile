@@ -18,7 +18,7 @@ export UV_COMPILE_BYTECODE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: setup demo test lint format typecheck unit fuzz soak bench clean samples ops-up ops-down \
-	browser web
+	browser web web-demo
 
 setup: $(VENV)/.synced ## Create .venv from uv.lock (exact pinned versions)
 
@@ -79,6 +79,17 @@ browser: ## Install chromium for the browser tests (apt, as root) unless it is t
 web: setup ## The web app on http://127.0.0.1:8000 (ORGLOAD_HOME, plain-HTTP cookies: development)
 	$(BIN)/orgload db upgrade
 	ORGLOAD_WEB_SECURE_COOKIES=$${ORGLOAD_WEB_SECURE_COOKIES:-false} $(BIN)/orgload web
+
+WEB_DEMO_HOME := .demo-web
+WEB_DEMO_PORT ?= 8000
+WEB_DEMO_ENV := ORGLOAD_HOME=$(WEB_DEMO_HOME) \
+	ORGLOAD_DATABASE_URL=sqlite:///$(abspath $(WEB_DEMO_HOME))/orgload.db \
+	ORGLOAD_WEB_HOST=127.0.0.1 ORGLOAD_WEB_PORT=$(WEB_DEMO_PORT) ORGLOAD_WEB_SECURE_COOKIES=false \
+	PREFECT_API_URL=
+web-demo: setup ## The web app on SQLite (.demo-web/): a demo client, its admin, a staff user; prints URL + passwords
+	@rm -rf $(WEB_DEMO_HOME) && mkdir -p $(WEB_DEMO_HOME)
+	@$(WEB_DEMO_ENV) $(BIN)/python -m ops.web_demo
+	@$(WEB_DEMO_ENV) $(BIN)/orgload web
 
 lint: setup
 	$(BIN)/ruff check .

@@ -66,6 +66,14 @@ def clients_add(
             "--allow-mass-change", help="Sin guardia de cambios masivos para este cliente."
         ),
     ] = False,
+    apply_off_peak: Annotated[
+        bool,
+        typer.Option(
+            "--apply-off-peak",
+            help="Cargas confirmadas en la web entre 06:00 y 21:59 se aplican desde las 22:00 "
+            "(hora de Chile) / web confirms in peak hours wait for the off-peak window.",
+        ),
+    ] = False,
     as_json: AsJson = False,
     lang: LangOption = None,
 ) -> None:
@@ -82,6 +90,7 @@ def clients_add(
         timezone=timezone,
         admin_email=admin_email,
         allow_mass_change=allow_mass_change,
+        apply_off_peak=apply_off_peak,
         engine=database(config),
     )
     if as_json:

@@ -47,6 +47,7 @@ class Client:
     admin_email: str | None
     allow_mass_change: bool
     created_at: datetime
+    apply_off_peak: bool = False  # web confirms in peak hours wait for the off-peak window
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +57,7 @@ class Client:
             "admin_email": self.admin_email,
             "allow_mass_change": self.allow_mass_change,
             "created_at": self.created_at.isoformat(),
+            "apply_off_peak": self.apply_off_peak,
         }
 
 

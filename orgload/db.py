@@ -86,6 +86,9 @@ clients = Table(
     Column("admin_email", String(254)),
     Column("allow_mass_change", Boolean, nullable=False, default=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # Web confirms made in the high-concurrency hours wait for the off-peak window (SPEC §8,
+    # §7: 22:00-05:59 Chile time) instead of applying at once (migration 0006).
+    Column("apply_off_peak", Boolean, nullable=False, default=False),
 )
 
 
@@ -570,5 +573,9 @@ web_uploads = Table(
     Column("flow_run_id", String(64)),
     Column("detail", String(500)),
     Column("finished_at", UtcDateTime),
+    # A confirm of an off-peak client made in the high-concurrency hours: not applied before
+    # this instant (the next 22:00 Chile time); null means at once.
+    Column("apply_after", UtcDateTime),
+    Column("claimed_at", UtcDateTime),  # when a worker or a flow run took it (``applying``)
     Index("ix_web_uploads_client", "client_id", "created_at"),
 )

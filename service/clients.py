@@ -5,11 +5,11 @@ from __future__ import annotations
 import unicodedata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
-from loaders.store import Client, add_client, list_clients
+from loaders.store import Client, add_client, get_client, list_clients
 from orgload import clock
-from orgload.db import engine_for, reading, staff
+from orgload.db import clients, engine_for, reading, staff
 from orgload.errors import UsageError, shown
 from orgload.settings import Settings
 from orgload.slugs import check_client_id
@@ -28,9 +28,12 @@ def register_client(
     timezone: str | None = None,
     admin_email: str | None = None,
     allow_mass_change: bool = False,
+    apply_off_peak: bool = False,
     engine: Engine | None = None,
 ) -> Client:
-    """Register a client; its timezone decides its monthly period (default: the settings')."""
+    """Register a client; its timezone decides its monthly period (default: the settings').
+    ``apply_off_peak``: a load confirmed in the web app during the high-concurrency hours
+    waits for the next off-peak window (22:00 Chile time) instead of applying at once."""
     check_client_id(client_id)
     _check_text("--name", name, NAME_MAX)
     if admin_email is not None:
@@ -41,9 +44,15 @@ def register_client(
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
         raise UsageError(f"unknown timezone {shown(zone, repr_=True)}") from exc
     with staff(), engine_for(settings, engine) as bound, bound.begin() as conn:
-        return add_client(
+        client = add_client(
             conn, client_id, name, zone, admin_email, clock.now(settings), allow_mass_change
         )
+        if apply_off_peak:
+            conn.execute(
+                update(clients).where(clients.c.id == client_id).values(apply_off_peak=True)
+            )
+            client = get_client(conn, client_id)
+        return client
 
 
 def _check_text(option: str, value: str, limit: int, *, spaces: bool = True) -> None:

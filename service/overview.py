@@ -136,7 +136,10 @@ def approve_incident(
     """The client's representative approves the correction: a resolved incident is closed."""
     detail = show_incident(settings, incident_id, engine, client_id=client_id)
     if detail.summary["status"] != desk.IncidentStatus.RESOLVED:
-        raise RefusedError(f"incident {incident_id} is not resolved yet: nothing to approve")
+        raise RefusedError(
+            f"incident {incident_id} is not resolved yet: nothing to approve",
+            code="incident_not_resolved",
+        )
     return transition_incident(
         settings,
         incident_id,

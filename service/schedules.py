@@ -22,14 +22,20 @@ def scan_uploads(settings: Settings, flow_run_id: str | None = None) -> list[dic
 def apply_inbox_queue(
     settings: Settings, *, force: bool = False, flow_run_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """Apply the queued valid uploads (inside the off-peak window unless ``force``)."""
+    """Apply the queued valid uploads (inside the off-peak window unless ``force``): the
+    inbox's, then the web app's confirmed for the off-peak window (``source: web``)."""
+    from service.uploads import apply_due_uploads
+
     with staff(), engine_for(settings) as engine:
-        return [
+        rows = [
             i.to_dict()
             for i in apply_queued(
                 engine, settings, clock.now(settings), force=force, flow_run_id=flow_run_id
             )
         ]
+        return rows + apply_due_uploads(
+            settings, force=force, flow_run_id=flow_run_id, engine=engine
+        )
 
 
 def check_quality(settings: Settings) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, or_, select, true, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from loaders.archive import archive_upload
 from loaders.limits import Limits, refused_by_limits
@@ -35,12 +36,13 @@ from loaders.store import FIELDS, get_client, get_load
 from loaders.validate import validate_upload
 from loaders.writers.annotate import write_annotated_report
 from orgload import clock
-from orgload.db import engine_for, reading, tenant, web_uploads
+from orgload.db import engine_for, reading, staff, tenant, web_uploads
 from orgload.errors import NotFoundError, RefusedError, UsageError
 from orgload.settings import Lang, Settings
 from orgload.slugs import check_client_id
 from orgload.status import LoadStatus
 from schemas.report import Issue
+from service.inbox import APPLY_STATUS, is_off_peak, next_off_peak_start
 from service.loads import run_load
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ __all__ = [
     "ChangeRow",
     "Preview",
     "Upload",
+    "applies_at",
+    "apply_due_uploads",
     "apply_upload",
     "authorize_load",
     "confirm_upload",
@@ -89,10 +93,17 @@ class Upload:
     flow_run_id: str | None
     detail: str | None
     archived: bool
+    apply_after: datetime | None = None  # queued for the off-peak window: not before this
 
     @property
     def finished(self) -> bool:
         return self.status in ("invalid", "done")
+
+    @property
+    def waiting_off_peak(self) -> bool:
+        """Confirmed in the high-concurrency hours by a client that applies off-peak: queued
+        until the window opens at ``apply_after`` (22:00 Chile time)."""
+        return self.status == "queued" and self.apply_after is not None
 
     def _detail_part(self, name: str) -> str | None:
         for part in (self.detail or "").split("; "):
@@ -133,6 +144,7 @@ def _upload(row: Any) -> Upload:
         flow_run_id=row["flow_run_id"],
         detail=row["detail"],
         archived=bool(row["archive_path"]),
+        apply_after=row["apply_after"],
     )
 
 
@@ -154,7 +166,7 @@ def receive_upload(
     archive it when it is within the limits, write its reports and record it."""
     check_client_id(client_id)
     if not paths:
-        raise UsageError("choose a file: an .xlsx, the two .csv files or a .zip")
+        raise UsageError("choose a file: an .xlsx, the two .csv files or a .zip", code="no_file")
     limits = Limits.from_settings(settings)
     now = clock.now(settings)
     with tenant(client_id), engine_for(settings, engine) as bound:
@@ -386,7 +398,10 @@ def preview_upload(
     """The dry run of a valid upload against the current data (kept for paging)."""
     upload = get_upload(settings, client_id, upload_id, engine)
     if upload.status == "invalid":
-        raise RefusedError(f"upload {upload_id} has errors: fix the file and upload it again")
+        raise RefusedError(
+            f"upload {upload_id} has errors: fix the file and upload it again",
+            code="upload_has_errors",
+        )
     key = (client_id, upload_id)
     with _previews_lock:
         cached = _previews.get(key)
@@ -416,11 +431,27 @@ def _forget_preview(client_id: str, upload_id: int) -> None:
 # --- confirm and apply ------------------------------------------------------------------------
 
 
+def applies_at(settings: Settings, client_id: str, engine: Engine | None = None) -> datetime | None:
+    """When a load confirmed now would be applied: None for at once, or the start of the next
+    off-peak window (22:00 Chile time) for a client with ``apply_off_peak`` during the
+    high-concurrency hours 06:00-21:59 (SPEC §7, §8)."""
+    check_client_id(client_id)
+    now = clock.now(settings)
+    with tenant(client_id), engine_for(settings, engine) as bound, reading(bound) as conn:
+        client = get_client(conn, client_id)
+    if not client.apply_off_peak or is_off_peak(now):
+        return None
+    return next_off_peak_start(now)
+
+
 def confirm_upload(
     settings: Settings, client_id: str, upload_id: int, *, by: str, engine: Engine | None = None
 ) -> Upload:
-    """Queue a valid upload for its load (``valid`` → ``queued``, once)."""
+    """Queue a valid upload for its load (``valid`` → ``queued``, once): to be applied at once,
+    or from the next off-peak window (``apply_after``) when the client's setting says so and
+    the confirm falls in the high-concurrency hours."""
     get_upload(settings, client_id, upload_id, engine)
+    after = applies_at(settings, client_id, engine)
     with tenant(client_id), engine_for(settings, engine) as bound, bound.begin() as conn:
         moved = conn.execute(
             update(web_uploads)
@@ -429,20 +460,43 @@ def confirm_upload(
                 web_uploads.c.client_id == client_id,
                 web_uploads.c.status == "valid",
             )
-            .values(status="queued", confirmed_by=by, confirmed_at=clock.now(settings))
+            .values(
+                status="queued",
+                confirmed_by=by,
+                confirmed_at=clock.now(settings),
+                apply_after=after,
+            )
         )
         if moved.rowcount != 1:
-            raise RefusedError(f"upload {upload_id} is not waiting for confirmation")
+            raise RefusedError(
+                f"upload {upload_id} is not waiting for confirmation", code="upload_not_waiting"
+            )
     _forget_preview(client_id, upload_id)
     return get_upload(settings, client_id, upload_id, engine)
 
 
+def _due(now: datetime) -> ColumnElement[bool]:
+    """A queued upload that may be applied at ``now``: at once, or waiting for an off-peak
+    window that has opened (a window missed while nothing ran waits for the next one)."""
+    if is_off_peak(now):
+        return or_(web_uploads.c.apply_after.is_(None), web_uploads.c.apply_after <= now)
+    return web_uploads.c.apply_after.is_(None)
+
+
 def apply_upload(
-    settings: Settings, client_id: str, upload_id: int, engine: Engine | None = None
+    settings: Settings,
+    client_id: str,
+    upload_id: int,
+    engine: Engine | None = None,
+    *,
+    force: bool = False,
+    flow_run_id: str | None = None,
 ) -> Upload:
     """Run the load of a queued upload (claimed ``queued`` → ``applying`` first, so two
-    workers never load it twice) and record how it ended. A failure opens its incident
-    (``service.loads.run_load``)."""
+    workers never load it twice) and record how it ended. An upload waiting for the off-peak
+    window is left queued until the window opens, unless ops ``force`` it. A failure opens
+    its incident (``service.loads.run_load``)."""
+    now = clock.now(settings)
     with tenant(client_id), engine_for(settings, engine) as bound:
         with bound.begin() as conn:
             claimed = conn.execute(
@@ -451,8 +505,9 @@ def apply_upload(
                     web_uploads.c.id == upload_id,
                     web_uploads.c.client_id == client_id,
                     web_uploads.c.status == "queued",
+                    true() if force else _due(now),
                 )
-                .values(status="applying")
+                .values(status="applying", claimed_at=now)
             )
         if claimed.rowcount != 1:
             return get_upload(settings, client_id, upload_id, bound)
@@ -466,6 +521,7 @@ def apply_upload(
                     allow_mass_change=upload.allow_mass_change,
                     override_quota=upload.override_quota,
                     reason=upload.reason,
+                    flow_run_id=flow_run_id,
                 ),
                 bound,
             )
@@ -549,11 +605,13 @@ def _settle_stale(
     from datetime import timedelta
 
     with tenant(client_id), engine_for(settings, engine) as bound, bound.begin() as conn:
-        confirmed = conn.execute(
-            select(web_uploads.c.confirmed_at).where(web_uploads.c.id == upload.id)
+        taken = conn.execute(  # when a worker (or a flow run) took it
+            select(func.coalesce(web_uploads.c.claimed_at, web_uploads.c.confirmed_at)).where(
+                web_uploads.c.id == upload.id
+            )
         ).scalar_one()
         limit = timedelta(minutes=settings.attempt_stale_minutes)
-        if confirmed is None or clock.now(settings) - confirmed < limit:
+        if taken is None or clock.now(settings) - taken < limit:
             return upload
         conn.execute(
             update(web_uploads)
@@ -568,18 +626,80 @@ def _settle_stale(
     return get_upload(settings, client_id, upload.id, engine)
 
 
-def queued_uploads(settings: Settings, engine: Engine | None = None) -> list[tuple[str, int]]:
-    """Every upload waiting for a worker, oldest first, as (client id, upload id): what a web
-    app starting up takes over (support's view of every client)."""
-    from orgload.db import staff
-
+def queued_uploads(
+    settings: Settings, engine: Engine | None = None, *, waiting_only: bool = False
+) -> list[tuple[str, int]]:
+    """Every upload that may be applied now, oldest first, as (client id, upload id): what a
+    web app starting up takes over (support's view of every client). Uploads waiting for the
+    off-peak window are included once it is open; ``waiting_only`` gives only those."""
+    now = clock.now(settings)
+    condition = _due(now)
+    if waiting_only:
+        condition = web_uploads.c.apply_after.is_not(None) & condition
     with staff(), engine_for(settings, engine) as bound, reading(bound) as conn:
         rows = conn.execute(
             select(web_uploads.c.client_id, web_uploads.c.id)
-            .where(web_uploads.c.status == "queued")
+            .where(web_uploads.c.status == "queued", condition)
             .order_by(web_uploads.c.id)
         ).all()
     return [(r[0], r[1]) for r in rows]
+
+
+def apply_due_uploads(
+    settings: Settings,
+    *,
+    force: bool = False,
+    flow_run_id: str | None = None,
+    engine: Engine | None = None,
+) -> list[dict[str, Any]]:
+    """Apply the web uploads queued for the off-peak window, oldest first, if it is open (or
+    ops ``force`` it): what the ``scheduled-validation`` job does with them next to the inbox
+    queue (``service.schedules.apply_inbox_queue``) and what the web app's worker does when
+    no Prefect API is configured. No new load starts once the window has closed. Rows in the
+    shape of the inbox's (``status`` applied / skipped / failed, ``load_status``, ``note``)."""
+    now = clock.now(settings)
+    if not (force or is_off_peak(now)):
+        return []
+    with staff(), engine_for(settings, engine) as bound:
+        with reading(bound) as conn:
+            waiting = conn.execute(
+                select(web_uploads.c.client_id, web_uploads.c.id)
+                .where(
+                    web_uploads.c.status == "queued",
+                    web_uploads.c.apply_after.is_not(None),
+                    true() if force else web_uploads.c.apply_after <= now,
+                )
+                .order_by(web_uploads.c.apply_after, web_uploads.c.id)
+            ).all()
+        rows = []
+        for client_id, upload_id in waiting:
+            if not (force or is_off_peak(clock.now(settings))):
+                log.info("the off-peak window closed; the other web uploads wait")
+                break
+            with tenant(client_id):
+                done = apply_upload(
+                    settings, client_id, upload_id, bound, force=force, flow_run_id=flow_run_id
+                )
+            if done.status != "done":
+                continue  # another worker had it
+            rows.append(_schedule_row(done))
+    return rows
+
+
+def _schedule_row(upload: Upload) -> dict[str, Any]:
+    status = APPLY_STATUS.get(upload.load_status or "", "failed")
+    return {
+        "id": upload.id,
+        "client_id": upload.client_id,
+        "file_name": upload.file_name,
+        "sha256": upload.sha256,
+        "status": str(status),
+        "load_id": upload.load_id,
+        "load_status": upload.load_status,
+        "errors": upload.errors,
+        "note": "; ".join(filter(None, [f"web upload {upload.id}", upload.detail])),
+        "source": "web",
+    }
 
 
 def recent_uploads(
@@ -634,9 +754,9 @@ def authorize_load(
     user and the reason are recorded on the upload and in the load's reason."""
     check_client_id(client_id)
     if not reason.strip():
-        raise UsageError("a reason is required")
+        raise UsageError("a reason is required", code="reason_required")
     if what not in ("mass_change", "override_quota"):
-        raise UsageError("authorize mass_change or override_quota")
+        raise UsageError("authorize mass_change or override_quota", code="authorize_what")
     now = clock.now(settings)
     with tenant(client_id), engine_for(settings, engine) as bound:
         with reading(bound) as conn:
@@ -647,9 +767,13 @@ def authorize_load(
         if what == "mass_change" and not (
             load["status"] == LoadStatus.REJECTED and "mass_change" in codes
         ):
-            raise RefusedError(f"load {load_id} was not rejected for a mass change")
+            raise RefusedError(
+                f"load {load_id} was not rejected for a mass change", code="not_mass_change"
+            )
         if what == "override_quota" and load["status"] != LoadStatus.QUOTA_EXHAUSTED:
-            raise RefusedError(f"load {load_id} was not refused by the quota")
+            raise RefusedError(
+                f"load {load_id} was not refused by the quota", code="not_quota_refused"
+            )
         if not load["archive_path"] or not Path(load["archive_path"]).is_dir():
             raise NotFoundError(f"load {load_id} has no archived file")
         with bound.begin() as conn:
@@ -698,32 +822,39 @@ def trigger_deployment(
     upload_id: int,
     deployment: str,
     engine: Engine | None = None,
+    *,
+    api_url: str | None = None,
 ) -> bool:
     """Start the ``monthly-load`` deployment for a queued one-file upload (the flow takes one
-    path); returns False when this upload must be applied by the app itself instead."""
+    path); returns False when this upload must be applied by the app itself instead.
+    ``api_url``: the Prefect API the web app is configured with (else Prefect's own setting)."""
     files = upload_files(settings, client_id, upload_id, engine)
     if len(files) != 1:
         return False
     upload = get_upload(settings, client_id, upload_id, engine)
-    from prefect.deployments import run_deployment
+    from contextlib import nullcontext
 
-    run = run_deployment(
-        deployment,
-        parameters={
-            "client_id": client_id,
-            "file": str(files[0]),
-            "allow_mass_change": upload.allow_mass_change,
-            "override_quota": upload.override_quota,
-            "reason": upload.reason or "",
-        },
-        timeout=0,
-    )
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}) if api_url else nullcontext():
+        run = run_deployment(
+            deployment,
+            parameters={
+                "client_id": client_id,
+                "file": str(files[0]),
+                "allow_mass_change": upload.allow_mass_change,
+                "override_quota": upload.override_quota,
+                "reason": upload.reason or "",
+            },
+            timeout=0,
+        )
     run_id = str(getattr(run, "id", ""))  # synchronous here (no event loop in this thread)
     with tenant(client_id), engine_for(settings, engine) as bound, bound.begin() as conn:
         conn.execute(
             update(web_uploads)
             .where(web_uploads.c.id == upload_id, web_uploads.c.status == "queued")
-            .values(status="applying", flow_run_id=run_id)
+            .values(status="applying", flow_run_id=run_id, claimed_at=clock.now(settings))
         )
     return True
 

@@ -156,10 +156,12 @@ def normalize_email(email: str) -> str:
         or value.count("@") != 1
         or any(c.isspace() or unicodedata.category(c)[0] == "C" for c in value)
     ):
-        raise UsageError(f"not a valid e-mail address (1-{EMAIL_MAX} characters, one @)")
+        raise UsageError(
+            f"not a valid e-mail address (1-{EMAIL_MAX} characters, one @)", code="invalid_email"
+        )
     local, domain = value.split("@")
     if not local or "." not in domain.strip("."):
-        raise UsageError("not a valid e-mail address (name@domain.tld)")
+        raise UsageError("not a valid e-mail address (name@domain.tld)", code="invalid_email")
     return value
 
 
@@ -243,13 +245,18 @@ def _token_row(conn: Connection, token: str, now: datetime) -> Any:
         .first()
     )
     if row is None or row["set_token_expires_at"] is None or row["set_token_expires_at"] < now:
-        raise NotFoundError("this link is not valid any more; ask support for a new one")
+        raise NotFoundError(
+            "this link is not valid any more; ask support for a new one", code="link_invalid"
+        )
     return row
 
 
 def check_password(password: str) -> None:
     if len(password) < PASSWORD_MIN or len(password) > PASSWORD_MAX:
-        raise UsageError(f"the password must have {PASSWORD_MIN}-{PASSWORD_MAX} characters")
+        raise UsageError(
+            f"the password must have {PASSWORD_MIN}-{PASSWORD_MAX} characters",
+            code="password_length",
+        )
 
 
 def set_password(
@@ -280,7 +287,9 @@ def set_password(
             )
         )
         if spent.rowcount != 1:  # another request spent it a moment ago
-            raise NotFoundError("this link is not valid any more; ask support for a new one")
+            raise NotFoundError(
+                "this link is not valid any more; ask support for a new one", code="link_invalid"
+            )
         conn.execute(delete(sessions).where(sessions.c.user_id == row["id"]))
         row = conn.execute(select(users).where(users.c.id == row["id"])).mappings().one()
     return _user(row)

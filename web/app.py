@@ -20,7 +20,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orgload.errors import NotFoundError, OrgloadError, UnknownClientError
+from orgload.errors import (
+    DatabaseUnavailableError,
+    NotFoundError,
+    OrgloadError,
+    UnknownClientError,
+)
 from orgload.settings import Lang, Settings, load_settings
 from web.context import LANG_COOKIE, Ctx, Forbidden, Redirect, pre_cookie, session_cookie
 from web.settings import WebSettings, load_web_settings
@@ -77,11 +82,21 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     async def _refused(request: Request, exc: OrgloadError) -> Response:
         ctx = context(request)
         if isinstance(exc, NotFoundError | UnknownClientError):
+            help_key = "link_invalid" if exc.code == "link_invalid" else "not_found_help"
             return ctx.render(
-                "error.html", status=404, title=ctx.t("not_found"), message=ctx.t("not_found_help")
+                "error.html", status=404, title=ctx.t("not_found"), message=ctx.t(help_key)
             )
+        from web.i18n import error_text
+
         status = 409 if exc.exit_code == 1 else 400
-        return ctx.render("error.html", status=status, title=ctx.t("refused"), message=exc.message)
+        if isinstance(exc, DatabaseUnavailableError):
+            status = 503
+        message, exact = error_text(ctx.lang, exc.code, exc.message)
+        # staff may need the service's own words when only the kind of error could be named
+        detail = exc.message if not exact and ctx.me is not None and ctx.me.user.is_staff else None
+        return ctx.render(
+            "error.html", status=status, title=ctx.t("refused"), message=message, detail=detail
+        )
 
     @app.exception_handler(404)
     async def _missing(request: Request, _exc: Exception) -> Response:

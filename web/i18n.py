@@ -1,7 +1,9 @@
-"""The words of the web app's pages, in Spanish (the default) and English."""
+"""The words of the web app's pages, in Spanish (the default) and English, and the service
+layer's one-line refusals in the page's language (``error_text``)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from orgload.settings import Lang
@@ -132,6 +134,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "key": ("Clave", "Key"),
     "changes": ("Cambios (antes → después)", "Changes (before → after)"),
     "page": ("Página {page} de {pages}", "Page {page} of {pages}"),
+    "no_changes_of_kind": (
+        "Esta carga no tiene cambios de este tipo ({entity}: {kind}). Mira las otras pestañas.",
+        "This load has no changes of this kind ({entity}: {kind}). See the other tabs.",
+    ),
     "prev": ("Anterior", "Previous"),
     "next": ("Siguiente", "Next"),
     "nothing_to_apply": (
@@ -173,6 +179,24 @@ WORDS: dict[str, tuple[str, str]] = {
         "corresponde, la autorizará; verás el resultado en el historial.",
         "The load was rejected as a mass change. Support reviews the incident and, where "
         "right, authorizes it; the result shows in the history.",
+    ),
+    "confirm_applies_now": (
+        "La carga se aplica apenas confirmes.",
+        "The load is applied as soon as you confirm.",
+    ),
+    "confirm_applies_off_peak": (
+        "Tu empresa aplica las cargas fuera del horario de alta concurrencia: al confirmar, la "
+        "carga queda en cola y se aplica desde las {time} (hora de Chile) del {date}.",
+        "Your company applies loads outside the busy hours: once you confirm, the load is "
+        "queued and applied from {time} (Chile time) on {date}.",
+    ),
+    "off_peak_client": ("aplica de 22:00 a 05:59", "applies 22:00–05:59"),
+    "confirm_queue": ("Confirmar y dejar en cola", "Confirm and queue"),
+    "status_waiting": (
+        "En cola: se aplica desde las {time} (hora de Chile) del {date}, en el horario de baja "
+        "demanda (22:00–05:59).",
+        "Queued: it is applied from {time} (Chile time) on {date}, in the off-peak window "
+        "(22:00–05:59).",
     ),
     "status_title": ("Estado de la carga", "Load status"),
     "status_queued": ("En cola: se aplicará en un momento.", "Queued: it is applied shortly."),
@@ -280,6 +304,11 @@ WORDS: dict[str, tuple[str, str]] = {
         "calidad de los datos vigentes, del último chequeo programado",
         "quality of the live data, from the last scheduled check",
     ),
+    "technical_detail": ("Detalle técnico", "Technical detail"),
+    "link_invalid": (
+        "Este enlace ya no es válido; pide a soporte uno nuevo.",
+        "This link is not valid any more; ask support for a new one.",
+    ),
     "yes": ("sí", "yes"),
     "no": ("no", "no"),
 }
@@ -292,3 +321,188 @@ def word(lang: Lang, key: str, **values: Any) -> str:
         return key
     text = pair[0] if lang == "es" else pair[1]
     return text.format(**values) if values else text
+
+
+# --- refusals of the service layer ------------------------------------------------------------
+#
+# The service words its refusals once, in English, for the CLI and the flows. A page shows them
+# in its own language: by the error's stable code where the service gives one, else by the
+# shape of the message (services below the web app's own, e.g. the support desk's incident
+# transitions and the pipeline's revert), else one sentence for the kind of error. Named
+# groups fill the text; ``status``-like groups are translated with the page's status words.
+
+ERROR_CODES: dict[str, tuple[str, str]] = {
+    "no_file": WORDS["no_file"],
+    "upload_has_errors": (
+        "Este archivo tiene errores: corrígelo y vuelve a subirlo.",
+        "This file has errors: fix it and upload it again.",
+    ),
+    "upload_not_waiting": (
+        "Esta carga ya fue confirmada (o no está lista para confirmarse): su estado está en "
+        "la página de estado y en el historial.",
+        "This load was confirmed already (or is not ready to be confirmed): see its status "
+        "page and the history.",
+    ),
+    "reason_required": ("Indica un motivo.", "Give a reason."),
+    "authorize_what": (
+        "Elige qué autorizar: el cambio masivo o la carga fuera de cuota.",
+        "Choose what to authorize: the mass change or the load over the quota.",
+    ),
+    "not_mass_change": (
+        "Esta carga no fue rechazada por un cambio masivo: no hay nada que autorizar.",
+        "This load was not rejected as a mass change: there is nothing to authorize.",
+    ),
+    "not_quota_refused": (
+        "Esta carga no fue rechazada por la cuota: no hay nada que autorizar.",
+        "This load was not refused by the quota: there is nothing to authorize.",
+    ),
+    "incident_not_resolved": (
+        "Este incidente aún no está resuelto: no hay una corrección que aprobar.",
+        "This incident is not resolved yet: there is no correction to approve.",
+    ),
+    "link_invalid": WORDS["link_invalid"],
+    "invalid_email": ("El correo electrónico no es válido.", "The e-mail address is not valid."),
+    "password_length": WORDS["password_rule"],
+    "user_exists": ("Ya existe un usuario con ese correo.", "A user with that e-mail exists."),
+    "client_exists": ("Ese cliente ya existe.", "That client exists already."),
+}
+
+ERROR_PATTERNS: list[tuple[re.Pattern[str], tuple[str, str]]] = [
+    (
+        re.compile(
+            r"incident (?P<id>\S+) cannot go from (?P<status>\w+) to (?P<to>\w+): the next "
+            r"status is (?P<next>\w+)"
+        ),
+        (
+            "El incidente {id} no puede pasar de «{status}» a «{to}»: el siguiente estado es "
+            "«{next}».",
+            "Incident {id} cannot go from “{status}” to “{to}”: the next status is “{next}”.",
+        ),
+    ),
+    (
+        re.compile(
+            r"incident (?P<id>\S+) cannot go from (?P<status>\w+) to (?P<to>\w+): it is closed"
+        ),
+        (
+            "El incidente {id} está cerrado: su estado ya no cambia.",
+            "Incident {id} is closed: its status does not change any more.",
+        ),
+    ),
+    (
+        re.compile(r"resolving needs --correction"),
+        (
+            "Para resolver el incidente, elige el tipo de corrección.",
+            "To resolve the incident, choose the correction type.",
+        ),
+    ),
+    (
+        re.compile(r"--correction goes only with --to resolved"),
+        (
+            "El tipo de corrección se indica solo al resolver el incidente.",
+            "The correction type goes only with resolving the incident.",
+        ),
+    ),
+    (
+        re.compile(r"unknown status "),
+        ("Elige un estado válido.", "Choose a valid status."),
+    ),
+    (
+        re.compile(r"incident (?P<id>\S+) is level (?P<level>\d); only level 1 can be escalated"),
+        (
+            "El incidente {id} ya es de nivel {level}: solo un incidente de nivel 1 se escala.",
+            "Incident {id} is level {level} already: only a level-1 incident is escalated.",
+        ),
+    ),
+    (
+        re.compile(r"incident (?P<id>\S+) is (?P<status>\w+); it cannot be escalated"),
+        (
+            "El incidente {id} está «{status}»: ya no se puede escalar.",
+            "Incident {id} is “{status}”: it cannot be escalated any more.",
+        ),
+    ),
+    (
+        re.compile(r"--reason must not be empty|a reason is required"),
+        ERROR_CODES["reason_required"],
+    ),
+    (
+        re.compile(r"load (?P<id>\d+) cannot be reverted: its status is \w+ \(already reverted\)"),
+        ("La carga {id} ya fue revertida.", "Load {id} was reverted already."),
+    ),
+    (
+        re.compile(r"load (?P<id>\d+) cannot be reverted: its status is (?P<load_status>\w+)"),
+        (
+            "La carga {id} no se puede revertir: su estado es «{load_status}»; solo se revierte "
+            "una carga aplicada.",
+            "Load {id} cannot be reverted: its status is “{load_status}”; only an applied load "
+            "is reverted.",
+        ),
+    ),
+    (
+        re.compile(
+            r"load (?P<id>\d+) is not the latest applied load of client \S+ \(that is load "
+            r"(?P<latest>\S+)\)"
+        ),
+        (
+            "La carga {id} no es la última aplicada del cliente (esa es la carga {latest}): "
+            "solo se revierte la última.",
+            "Load {id} is not the client's latest applied load (that is load {latest}): only "
+            "the latest is reverted.",
+        ),
+    ),
+    (
+        re.compile(r"load (?P<id>\d+) is not a load of client"),
+        WORDS["not_found_help"],
+    ),
+]
+
+ERROR_KINDS: dict[str, tuple[str, str]] = {
+    "usage": ("La solicitud no es válida.", "The request is not valid."),
+    "refused": (
+        "No se puede hacer en el estado actual.",
+        "This cannot be done in the current state.",
+    ),
+    "illegal_transition": (
+        "Ese cambio de estado no está permitido.",
+        "That change of status is not allowed.",
+    ),
+    "unavailable": (
+        "La base de datos no está disponible en este momento. Inténtalo de nuevo en unos "
+        "minutos; nada fue modificado.",
+        "The database is not available right now. Try again in a few minutes; nothing was changed.",
+    ),
+    "configuration": (
+        "La aplicación está mal configurada; avisa a soporte.",
+        "The application is misconfigured; tell support.",
+    ),
+}
+ERROR_OTHER = (
+    "No se pudo hacer; avisa a soporte si se repite.",
+    "It could not be done; tell support if it happens again.",
+)
+
+
+def _status_word(lang: Lang, group: str, value: str) -> str:
+    prefix = "load_status_" if group == "load_status" else "istatus_"
+    return word(lang, prefix + value) if prefix + value in WORDS else value
+
+
+def error_text(lang: Lang, code: str, message: str) -> tuple[str, bool]:
+    """A service refusal in ``lang``: (text, whether it says exactly what the service said;
+    False when only the kind of error could be named)."""
+    if code in ERROR_CODES:
+        pair = ERROR_CODES[code]
+        return (pair[0] if lang == "es" else pair[1]), True
+    for pattern, pair in ERROR_PATTERNS:
+        found = pattern.search(message)
+        if found is None:
+            continue
+        values = {
+            name: _status_word(lang, name, value)
+            if name in ("status", "to", "next", "load_status")
+            else value
+            for name, value in found.groupdict().items()
+        }
+        text = pair[0] if lang == "es" else pair[1]
+        return text.format(**values), True
+    pair = ERROR_KINDS.get(code, ERROR_OTHER)
+    return (pair[0] if lang == "es" else pair[1]), False

@@ -25,10 +25,14 @@ KINDS = ("inserted", "updated", "deactivated")
 @router.get("/home")
 def home(ctx: ClientCtx) -> Response:
     from service.overview import client_home
+    from service.uploads import recent_uploads
 
     with ctx.scope():
         summary = client_home(ctx.settings, ctx.client_id, ctx.engine)
-    return ctx.render("home.html", home=summary)
+        waiting = [
+            u for u in recent_uploads(ctx.settings, ctx.client_id, ctx.engine) if u.waiting_off_peak
+        ]
+    return ctx.render("home.html", home=summary, waiting=waiting)
 
 
 @router.get("/template")
@@ -126,8 +130,8 @@ def report_download(ctx: ClientCtx, upload_id: int) -> Response:
 def preview(
     ctx: ClientCtx,
     upload_id: int,
-    entity: str = "personas",
-    kind: str = "updated",
+    entity: str = "",
+    kind: str = "",
     page: int = 1,
 ) -> Response:
     return render_preview(ctx, ctx.client_id, upload_id, entity, kind, page, base="/uploads")
@@ -136,12 +140,18 @@ def preview(
 def render_preview(
     ctx: Ctx, client_id: str, upload_id: int, entity: str, kind: str, page: int, *, base: str
 ) -> Response:
-    from service.uploads import PAGE_SIZE, preview_upload
+    from service.uploads import PAGE_SIZE, applies_at, preview_upload
 
-    entity = entity if entity in ENTITIES else "personas"
-    kind = kind if kind in KINDS else "updated"
     with ctx.scope():
         shown = preview_upload(ctx.settings, client_id, upload_id, ctx.engine)
+        after = applies_at(ctx.settings, client_id, ctx.engine)
+    if entity not in ENTITIES or kind not in KINDS:
+        # the first change list that has something in it, in the tabs' order
+        tabs = [(e, k) for e in ENTITIES for k in KINDS]
+        entity, kind = next(
+            ((e, k) for e, k in tabs if shown.total(e, k)),  # type: ignore[arg-type]
+            ("personas", "updated"),
+        )
     total = shown.total(entity, kind)  # type: ignore[arg-type]
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(page, 1), pages)
@@ -157,6 +167,7 @@ def render_preview(
         base=base,
         entities=ENTITIES,
         kinds=KINDS,
+        applies_at=after,
     )
 
 
@@ -165,8 +176,11 @@ def confirm(ctx: ClientCtx, upload_id: int, form: Form) -> Response:
     from service.uploads import confirm_upload
 
     with ctx.scope():
-        confirm_upload(ctx.settings, ctx.client_id, upload_id, by=ctx.email, engine=ctx.engine)
-    ctx.request.app.state.worker.submit(ctx.client_id, upload_id)
+        confirmed = confirm_upload(
+            ctx.settings, ctx.client_id, upload_id, by=ctx.email, engine=ctx.engine
+        )
+    if not confirmed.waiting_off_peak:  # else applied once the off-peak window opens
+        ctx.request.app.state.worker.submit(ctx.client_id, upload_id)
     return ctx.redirect(f"/uploads/{upload_id}/status")
 
 

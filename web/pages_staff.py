@@ -52,7 +52,7 @@ def load_file(ctx: StaffCtx, client_id: str, load_id: int) -> Response:
 def _reason(form: dict[str, str]) -> str:
     reason = form.get("reason", "").strip()
     if not reason:
-        raise UsageError("a reason is required / indica un motivo")
+        raise UsageError("a reason is required", code="reason_required")
     return reason[:1000]
 
 
@@ -62,7 +62,7 @@ def authorize(ctx: StaffCtx, client_id: str, load_id: int, form: Form) -> Respon
 
     what = form.get("what", "")
     if what not in ("mass_change", "override_quota"):
-        raise UsageError("authorize mass_change or override_quota")
+        raise UsageError("authorize mass_change or override_quota", code="authorize_what")
     with ctx.scope():
         upload = authorize_load(
             ctx.settings,

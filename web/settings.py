@@ -33,6 +33,13 @@ class WebSettings(BaseSettings):
     workers: int = Field(
         default=1, ge=1, le=8, description="Background threads that apply confirmed loads."
     )
+    off_peak_poll_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="How often the app's worker looks for uploads waiting for the off-peak "
+        "window (without a Prefect API; with one, the scheduled-validation job applies them).",
+    )
     prefect_api_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("PREFECT_API_URL", "ORGLOAD_WEB_PREFECT_API_URL"),

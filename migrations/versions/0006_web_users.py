@@ -1,4 +1,5 @@
-"""The web app (SPEC §8): users, their server-side sessions, and web uploads; row-level security.
+"""The web app (SPEC §8): users, their server-side sessions, and web uploads; row-level security;
+the clients' ``apply_off_peak`` setting (web confirms in peak hours wait for 22:00 Chile time).
 
 A client admin's user row is visible under its client's tenant; a staff user (no client) only
 in staff mode; a session through its user; a web upload under its client — the same policy
@@ -28,6 +29,11 @@ POLICIES = {
 
 
 def upgrade() -> None:
+    # the client setting of SPEC §8: web confirms in peak hours wait for the off-peak window
+    op.add_column(
+        "clients",
+        sa.Column("apply_off_peak", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -84,6 +90,8 @@ def upgrade() -> None:
         sa.Column("flow_run_id", sa.String(length=64), nullable=True),
         sa.Column("detail", sa.String(length=500), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("apply_after", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["client_id"], ["clients.id"], name=op.f("fk_web_uploads_client_id_clients")
         ),
@@ -112,3 +120,5 @@ def downgrade() -> None:
     op.drop_index("ix_users_client", table_name="users")
     op.drop_index("uq_users_email", table_name="users")
     op.drop_table("users")
+    with op.batch_alter_table("clients") as batch:
+        batch.drop_column("apply_off_peak")

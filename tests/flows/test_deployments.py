@@ -514,6 +514,48 @@ def test_monthly_load_triggered_through_the_api_completes_with_its_artifacts(
     assert f"| unidades | {n_units} | 0 | 0 | 0 |" in summary
 
 
+def test_a_web_confirm_triggers_monthly_load_and_the_status_page_follows_it_to_applied(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SPEC §8: with a Prefect API configured, a confirm in the web app triggers the
+    ``monthly-load`` deployment (named by client and period, so ops see it in the UI) and the
+    status page follows that run's load to its end. The app shares the worker's ORGLOAD_HOME
+    and database (SQLite), as a deployment shares them."""
+    from orgload.settings import Settings
+    from service.clients import register_client
+    from service.uploads import get_upload
+    from service.users import add_user, set_password
+    from tests.web.helpers import PASSWORD, sign_in, starlette_client_class, upload
+    from web.app import create_app
+    from web.settings import WebSettings
+
+    settings = Settings(home=stack.home, database_url=stack.env["ORGLOAD_DATABASE_URL"])
+    register_client(settings, "wonka", "Wonka SpA")
+    added = add_user(settings, "admin@wonka.cl", client_id="wonka")
+    set_password(settings, added.token, PASSWORD)
+    app = create_app(settings, WebSettings(secure_cookies=False, prefect_api_url=stack.api_url))
+    started = time.monotonic()
+    with starlette_client_class()(app) as client:
+        csrf = sign_in(client, "admin@wonka.cl")
+        location = upload(client, csrf, NOV).headers["location"]
+        client.post(f"{location}/confirm", data={"csrf": csrf})
+        triggered = get_upload(settings, "wonka", int(location.rsplit("/", 1)[-1]))
+        assert triggered.status == "applying"
+        assert triggered.flow_run_id, "the confirm triggered no flow run"
+        done = stack.wait(triggered.flow_run_id, _over)
+        assert done.state_type == StateType.COMPLETED, done.state and done.state.message
+        assert done.name.startswith(f"wonka · {PERIOD} · ")
+        assert "outcome:applied" in done.tags
+        page = client.get(f"{location}/status").text
+    with capsys.disabled():
+        print(f"\n[web] confirm -> {done.state_name}: {time.monotonic() - started:.1f} s")
+    assert "Aplicada" in page
+    assert 'http-equiv="refresh"' not in page  # followed to its end
+    assert triggered.flow_run_id in page
+    followed = get_upload(settings, "wonka", triggered.id)
+    assert (followed.status, followed.load_status) == ("done", "applied")
+
+
 def test_killed_flow_process_crashes_the_run_with_one_incident_and_no_data_change(
     stack: Stack, target: Target
 ) -> None:

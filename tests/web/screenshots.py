@@ -19,6 +19,8 @@ from tests.web.helpers import ADMIN_A, ADMIN_B, PASSWORD, STAFF, Site, serve
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_data"
+NIGHT_ADMIN = "admin@noche.cl"  # a client that applies off-peak
+PEAK = datetime.fromisoformat("2026-12-02T10:00:00-03:00")  # a confirm in the busy hours
 
 
 def seed(home: Path) -> Site:
@@ -33,7 +35,9 @@ def seed(home: Path) -> Site:
     upgrade_database(settings)
     register_client(settings, "acme", "Acme SpA", admin_email=ADMIN_A)
     register_client(settings, "beta", "Beta Ltda", admin_email=ADMIN_B)
-    for email, client_id in ((ADMIN_A, "acme"), (ADMIN_B, "beta"), (STAFF, None)):
+    register_client(settings, "noche", "Noche SpA", admin_email=NIGHT_ADMIN, apply_off_peak=True)
+    users = ((ADMIN_A, "acme"), (ADMIN_B, "beta"), (NIGHT_ADMIN, "noche"), (STAFF, None))
+    for email, client_id in users:
         added = add_user(settings, email, client_id=client_id, staff_user=client_id is None)
         set_password(settings, added.token, PASSWORD)
     earlier = settings.model_copy(update={"now": datetime.now(UTC) - timedelta(days=35)})
@@ -64,9 +68,9 @@ def main(out: Path) -> None:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
             expect.set_options(timeout=60_000)
 
-            def page_for(email: str | None) -> Any:
+            def page_for(email: str | None, base_url: str = server.url) -> Any:
                 context = browser.new_context(
-                    base_url=server.url, viewport={"width": 1280, "height": 800}
+                    base_url=base_url, viewport={"width": 1280, "height": 800}
                 )
                 page = context.new_page()
                 if email:
@@ -166,8 +170,25 @@ def main(out: Path) -> None:
             staff.get_by_role("button", name="Cambiar estado").click()
             shot(staff, "staff-incident")
             incident = staff.url.replace(server.url + "/staff", "")
+            staff.get_by_label("Nuevo estado").select_option("in_review")  # not the next one
+            staff.get_by_role("button", name="Cambiar estado").click()
+            shot(staff, "staff-refused")
             beta.goto(incident)
             shot(beta, "client-incident-approve")
+
+            # a client that applies off-peak, confirming at 10:00 Chile time
+            at_peak = Site(site.settings.model_copy(update={"now": PEAK}), site.engine)
+            with serve(at_peak) as peak_server:
+                night = page_for(NIGHT_ADMIN, peak_server.url)
+                upload(night, SAMPLES / "organizacion_2026-11.xlsx")
+                night.get_by_role("link", name="Ver qué cambiará").click()
+                night.locator("#applies-when").scroll_into_view_if_needed()
+                shot(night, "client-preview-off-peak")
+                night.get_by_role("button", name="Confirmar y dejar en cola").click()
+                expect(night.locator("#load-state")).to_contain_text("22:00")
+                shot(night, "client-status-queued")
+                night.goto("/home")
+                shot(night, "client-home-queued")
             browser.close()
 
 

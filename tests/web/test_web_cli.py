@@ -58,3 +58,15 @@ def test_orgload_web_has_help() -> None:
     result = runner.invoke(app, ["web", "--help"])
     assert result.exit_code == 0
     assert "--port" in result.output
+
+
+def test_clients_add_apply_off_peak_is_the_clients_setting(site: Site) -> None:
+    added = runner.invoke(
+        app, ["clients", "add", "noche", "--name", "Noche SpA", "--apply-off-peak", "--json"]
+    )
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.output)["apply_off_peak"] is True
+    listed = runner.invoke(app, ["clients", "list", "--json"])
+    settings = {c["id"]: c["apply_off_peak"] for c in json.loads(listed.output)}
+    assert settings == {"acme": False, "beta": False, "noche": True}
+    assert "--apply-off-peak" in runner.invoke(app, ["clients", "add", "--help"]).output

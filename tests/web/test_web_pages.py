@@ -84,3 +84,24 @@ def test_data_docs_are_served_to_staff_only_and_never_outside_their_folder(site:
     with site.client() as client:
         sign_in(client, ADMIN_A)
         assert client.get("/staff/data-docs/index.html").status_code == 404
+
+
+def test_the_preview_opens_on_the_first_change_list_with_changes(site: Site, samples: Path) -> None:
+    import re
+
+    with site.client() as client:
+        csrf = sign_in(client, ADMIN_A)
+        location = upload(client, csrf, samples / "organizacion_2026-11.xlsx").headers["location"]
+        page = client.get(f"{location}/preview").text  # a first load: everything is new
+        current = re.search(r'<a href="[^"]*" aria-current="page">([^<]+)</a>', page)
+        assert current is not None
+        assert current.group(1).startswith("Unidades: Nuevas (")
+        assert "Unidades — Nuevas" in page
+        assert '<table class="changes">' in page
+        assert "La carga se aplica apenas confirmes." in page  # acme: no off-peak setting
+        empty = client.get(f"{location}/preview?entity=personas&kind=updated").text
+        assert "Esta carga no tiene cambios de este tipo (Personas: Modificadas)." in empty
+        assert "<p>—</p>" not in empty
+        client.get("/lang/en")
+        empty = client.get(f"{location}/preview?entity=unidades&kind=deactivated").text
+        assert "This load has no changes of this kind (Units: Deactivated)." in empty
