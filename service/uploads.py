@@ -553,6 +553,8 @@ def mail_result(settings: Settings, upload: Upload) -> bool:
     import smtplib
     from email.message import EmailMessage
 
+    from support.notify import send_message
+
     to = upload.confirmed_by or upload.created_by
     if not settings.smtp_host or not to:
         return False
@@ -570,14 +572,7 @@ def mail_result(settings: Settings, upload: Upload) -> bool:
         f"{upload.detail or ''}\n"
     )
     try:
-        with smtplib.SMTP(
-            settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout
-        ) as smtp:
-            if settings.smtp_starttls:
-                smtp.starttls()
-            if settings.smtp_username and settings.smtp_password:
-                smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
-            smtp.send_message(message)
+        send_message(message, settings)
     except (OSError, smtplib.SMTPException) as exc:
         log.warning("could not e-mail the result of upload %s: %s", upload.id, exc)
         return False

@@ -170,7 +170,9 @@ def _message(row: dict[str, Any], settings: Settings) -> EmailMessage:
     return message
 
 
-def _send(message: EmailMessage, settings: Settings) -> None:
+def send_message(message: EmailMessage, settings: Settings) -> None:
+    """Send one message through the configured SMTP server (STARTTLS and login when set);
+    raises ``OSError`` or ``smtplib.SMTPException`` when it cannot."""
     if not settings.smtp_host:
         raise ConnectionError("SMTP is not configured (ORGLOAD_SMTP_HOST)")
     with smtplib.SMTP(
@@ -209,7 +211,7 @@ def send_pending(
     sent = failed = 0
     for row in pending:
         try:
-            _send(_message(row, settings), settings)
+            send_message(_message(row, settings), settings)
         except (OSError, smtplib.SMTPException) as exc:
             failed += 1
             with engine.begin() as conn:
