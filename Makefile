@@ -116,6 +116,7 @@ soak: setup ## The crash matrix with many trials per point (minutes; one trial e
 bench: setup ## Benchmarks against naive baselines (minutes; see docs/performance.md)
 	$(BIN)/python bench/bench_validate.py
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_fixed_cost.py
 
 ops-up: setup ## Local Prefect server, work pool, deployments, zombie automation, one worker
 	$(BIN)/python ops/stack.py up

@@ -7,9 +7,7 @@ instant and a command only pays for what it uses.
 
 from __future__ import annotations
 
-import logging
 import sys
-import traceback
 from typing import Annotated
 
 import typer
@@ -18,7 +16,6 @@ from cli import admin, files, incidents, users
 from cli.common import State, out, say
 from orgload import __version__
 from orgload.errors import OrgloadError, shown
-from orgload.masking import install_log_masking
 
 app = typer.Typer(
     name="orgload",
@@ -46,6 +43,10 @@ def _root(
         bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")
     ] = False,
 ) -> None:
+    import logging
+
+    from orgload.masking import install_log_masking
+
     State.verbose = verbose
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -86,4 +87,6 @@ def main() -> None:
 
 def _traceback_if_verbose() -> None:
     if State.verbose:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)

@@ -1,6 +1,8 @@
 """What every command shares: options, consoles, one-line errors, settings, the database.
 
-Nothing here imports pandas or SQLAlchemy at import time: ``orgload --help`` stays instant.
+Nothing here imports pandas, SQLAlchemy or pydantic at import time: ``orgload --help`` imports
+little beyond typer and rich (``tests/cli/test_cli_imports.py``); the settings are imported by
+the first command that reads them.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from orgload.errors import OrgloadError, one_line, shown
-from orgload.settings import Lang, Settings, load_settings
 from orgload.slugs import check_client_id
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from orgload.settings import Lang, Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -81,6 +84,8 @@ def say(message: str) -> None:
 
 
 def settings() -> Settings:
+    from orgload.settings import load_settings  # pydantic-settings: not for ``--help``
+
     try:
         return load_settings()
     except OrgloadError as exc:

@@ -21,9 +21,8 @@ from cli.common import (
     print_json,
     settings,
 )
+from cli.progress import shown, stages
 from cli.render import print_report, show_load, word
-
-PROGRESS_MIN_BYTES = 2_000_000
 
 
 def register(app: typer.Typer) -> None:
@@ -53,19 +52,10 @@ def validate(
     existing(files)
     from service.validation import validate_files
 
-    big = sum(f.stat().st_size for f in files if f.is_file()) > PROGRESS_MIN_BYTES
-    if big and err.is_terminal and not as_json:
-        labels = {"reading": "Leyendo / reading…", "validating": "Validando / validating…"}
-        with err.status(labels["reading"]) as status:
-            result = validate_files(
-                config,
-                files,
-                lang=chosen,
-                report_path=report_path,
-                progress=lambda stage: status.update(labels.get(stage, stage)),
-            )
-    else:
-        result = validate_files(config, files, lang=chosen, report_path=report_path)
+    with stages(chosen, enabled=shown(as_json)) as progress:
+        result = validate_files(
+            config, files, lang=chosen, report_path=report_path, progress=progress
+        )
     if as_json:
         print_json(result.to_dict(chosen))
     else:
@@ -102,10 +92,11 @@ def load(
     chosen = language(config, lang)
     client_id(client)  # before the parse starts (the service checks it again)
     existing(files)
-    from service.validation import start_reading
+    from service.validation import quiet_imports, start_reading
 
     start_reading(config, files)
-    from service.loads import LoadRequest, run_load
+    with quiet_imports():  # pandas, pandera, SQLAlchemy: while the workbook is parsed
+        from service.loads import LoadRequest, run_load
 
     request = LoadRequest(
         client_id=client,
@@ -115,7 +106,8 @@ def load(
         override_quota=override_quota,
         reason=reason,
     )
-    outcome = run_load(config, request)
+    with stages(chosen, enabled=shown(as_json)) as progress:
+        outcome = run_load(config, request, progress=progress)
     show_load(outcome, chosen, as_json=as_json)
     raise typer.Exit(outcome.exit_code)
 

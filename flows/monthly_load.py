@@ -25,7 +25,7 @@ from flows.outcomes import (
     outcome_tag,
     tag_run,
 )
-from flows.stages import stage_lines, state_message
+from flows.stages import RunProgress, progress_key, stage_lines, state_message
 from orgload.settings import load_settings
 from orgload.status import LoadStatus, exit_code
 from service.loads import LoadRequest, run_load
@@ -85,7 +85,10 @@ def run_load_task(
         reason=reason,
         flow_run_id=flow_run_id,
     )
-    return run_load(settings, request).to_dict(settings.lang)
+    progress = RunProgress(progress_key("load-progress", client_id), get_run_logger())
+    result = run_load(settings, request, progress=progress).to_dict(settings.lang)
+    progress.finish(result["status"])
+    return result
 
 
 @task(name="write-report")

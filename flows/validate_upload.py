@@ -11,6 +11,7 @@ from prefect.states import Completed, State
 
 from flows.artifacts import mask_run_logs, publish_validation
 from flows.outcomes import INVALID, invalid_parameters, outcome_tag, tag_run
+from flows.stages import RunProgress, progress_key
 from orgload.settings import load_settings
 from service.operations import ParameterCheck, check_validation_parameters, run_label
 from service.validation import validate_files
@@ -30,8 +31,12 @@ def validate_task(client_id: str, file: str, report_dir: str) -> tuple[dict[str,
     if report_dir:
         Path(report_dir).mkdir(parents=True, exist_ok=True)
         target = Path(report_dir) / f"{Path(file).stem}.errores.xlsx"
-    result = validate_files(settings, [Path(file)], lang=settings.lang, report_path=target)
+    progress = RunProgress(progress_key("validation-progress", client_id), get_run_logger())
+    result = validate_files(
+        settings, [Path(file)], lang=settings.lang, report_path=target, progress=progress
+    )
     report = result.to_dict(settings.lang)
+    progress.finish("valid" if report["valid"] else "invalid")
     if target is not None and not report["errors"] and not report["warnings"]:
         target.unlink(missing_ok=True)  # a clean file gets no error workbook
         target = None

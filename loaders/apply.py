@@ -10,7 +10,7 @@ in the ``DO UPDATE SET`` of a changed row: it keeps its stored value. Nothing he
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +45,20 @@ from orgload.db import change_log, is_postgres
 LITE_BATCH = 10_000
 
 
-def apply_plan(conn: Connection, client_id: str, load_id: int, plan: Plan) -> None:
-    """Write every change of ``plan`` and its change log; the caller commits or rolls back."""
+Wrote = Callable[[int], None]
+"""Told how many entity rows were just written: after each COPY, merge or batch, never per row."""
+
+
+def _nowhere(_rows: int) -> None:
+    return None
+
+
+def apply_plan(
+    conn: Connection, client_id: str, load_id: int, plan: Plan, *, wrote: Wrote | None = None
+) -> None:
+    """Write every change of ``plan`` and its change log; the caller commits or rolls back.
+    ``wrote`` is told the entity rows written as they are (progress)."""
+    told = wrote or _nowhere
     postgres = is_postgres(conn)
     # PostgreSQL: the change log's text is built in a worker thread (Arrow's kernels release
     # the GIL) while the database ingests the entity rows, so the two costs overlap.
@@ -56,10 +68,10 @@ def apply_plan(conn: Connection, client_id: str, load_id: int, plan: Plan) -> No
             columns = _ChangeColumns.of(entity)
             if postgres:
                 logs.append(worker.submit(_log_columns, load_id, entity.entity, columns))
-                _copy_changes(conn, client_id, load_id, entity, columns)
+                _copy_changes(conn, client_id, load_id, entity, columns, told)
             else:
-                _upsert_lite(conn, client_id, load_id, entity)
-            _deactivate(conn, client_id, load_id, entity)
+                _upsert_lite(conn, client_id, load_id, entity, told)
+            _deactivate(conn, client_id, load_id, entity, told)
             if not postgres:
                 _insert_log(conn, _log_columns(load_id, entity.entity, columns))
         for n, built in enumerate(logs):
@@ -113,7 +125,12 @@ def _changing(entity: EntityPlan) -> list[str]:
 
 
 def _copy_changes(
-    conn: Connection, client_id: str, load_id: int, entity: EntityPlan, columns: _ChangeColumns
+    conn: Connection,
+    client_id: str,
+    load_id: int,
+    entity: EntityPlan,
+    columns: _ChangeColumns,
+    told: Wrote,
 ) -> None:
     """PostgreSQL: new keys are COPYed straight in (the client row lock held by the load means
     nobody else can have inserted them since the plan); changed rows are COPYed into a stage
@@ -122,6 +139,7 @@ def _copy_changes(
     if _length(columns.inserts):
         rows = _table_rows(client_id, load_id, columns.inserts)
         _copy_through_stage(conn, table, rows, "new")
+        told(_length(columns.inserts))
     if _length(columns.updates):
         rows = _table_rows(client_id, load_id, columns.updates)
         stage = _stage_table(conn, table, "changed")
@@ -133,9 +151,12 @@ def _copy_changes(
                 set_={c: statement.excluded[c] for c in _changing(entity)},
             )
         )
+        told(_length(columns.updates))
 
 
-def _upsert_lite(conn: Connection, client_id: str, load_id: int, entity: EntityPlan) -> None:
+def _upsert_lite(
+    conn: Connection, client_id: str, load_id: int, entity: EntityPlan, told: Wrote
+) -> None:
     """SQLite: new and changed rows in one ``executemany`` upsert."""
     table = TABLES[entity.entity]
     key = KEYS[entity.entity]
@@ -152,7 +173,9 @@ def _upsert_lite(conn: Connection, client_id: str, load_id: int, entity: EntityP
         set_={c: lite.excluded[c] for c in _changing(entity)},
     )
     for start in range(0, len(rows), LITE_BATCH):
-        conn.execute(statement, _records(rows.iloc[start : start + LITE_BATCH]))
+        batch = rows.iloc[start : start + LITE_BATCH]
+        conn.execute(statement, _records(batch))
+        told(len(batch))
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -163,7 +186,9 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.astype(object).where(frame.notna(), None).to_dict("records")  # type: ignore[return-value]
 
 
-def _deactivate(conn: Connection, client_id: str, load_id: int, entity: EntityPlan) -> None:
+def _deactivate(
+    conn: Connection, client_id: str, load_id: int, entity: EntityPlan, told: Wrote
+) -> None:
     if entity.deactivations.empty:
         return
     table = TABLES[entity.entity]
@@ -174,6 +199,7 @@ def _deactivate(conn: Connection, client_id: str, load_id: int, entity: EntityPl
         .values(active=False, load_id=load_id),
         [{"k": k} for k in entity.deactivations.index],
     )
+    told(len(entity.deactivations))
 
 
 def _length(columns: dict[str, pa.Array]) -> int:

@@ -30,6 +30,7 @@ from loaders.apply import apply_plan, revert_changes
 from loaders.archive import archive_upload, upload_digest, upload_name
 from loaders.limits import Limits, refused_by_limits
 from loaders.plan import ENTITIES, Plan, mass_change_issues, plan_changes
+from loaders.progress import Progress, Step
 from loaders.quota import (
     QuotaExhaustedError,
     QuotaStatus,
@@ -133,15 +134,25 @@ class _NothingToApplyError(Exception):
         self.plan = plan
 
 
-def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = None) -> LoadOutcome:
+def run_load(
+    settings: Settings,
+    request: LoadRequest,
+    engine: Engine | None = None,
+    *,
+    progress: Progress | None = None,
+) -> LoadOutcome:
     """Run one load; bad input and refusals come back as outcomes, never as exceptions.
 
     A rejected or failed load is recorded and carries its ``failure`` for the support desk;
     opening the incident is the caller's (``service.loads.run_load``). An unreachable database
-    raises ``DatabaseUnavailableError``.
+    raises ``DatabaseUnavailableError``. ``progress`` is told each stage (``loaders.progress``).
     """
     with engine_for(settings, engine) as bound:
-        return _run(settings, request, bound)
+        return _run(settings, request, bound, progress or _quiet)
+
+
+def _quiet(_step: str) -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +206,9 @@ def _abandon(engine: Engine, attempt: _Attempt, exc: BaseException) -> None:
         log.warning("could not record load %s as failed", attempt.load_id, exc_info=True)
 
 
-def _run(settings: Settings, request: LoadRequest, engine: Engine) -> LoadOutcome:
+def _run(
+    settings: Settings, request: LoadRequest, engine: Engine, progress: Progress
+) -> LoadOutcome:
     with reachable(settings):
         with reading(engine) as conn:
             client = get_client(conn, request.client_id)
@@ -213,11 +226,20 @@ def _run(settings: Settings, request: LoadRequest, engine: Engine) -> LoadOutcom
                     request.paths,
                     limits=Limits.from_settings(settings),
                     on_date=clock.today(settings, client.timezone),
-                    progress=reached,  # the stages "reading" and "validating"
+                    progress=_both(reached, progress),  # "reading" and "validating"
                 )
                 validated.raw.clear()  # the text as read is only for error workbooks: free it
                 return _run_validated(
-                    settings, engine, client, request, validated, now, period, current, attempt
+                    settings,
+                    engine,
+                    client,
+                    request,
+                    validated,
+                    now,
+                    period,
+                    current,
+                    attempt,
+                    progress,
                 )
         except DatabaseUnavailableError:
             raise  # the row stays running: unreachable now, it is settled once reachable
@@ -237,6 +259,7 @@ def _run_validated(
     period: str,
     current: Future[_Current],
     attempt: _Attempt | None,
+    progress: Progress,
 ) -> LoadOutcome:
     def quota() -> QuotaStatus:
         with reading(engine) as conn:
@@ -329,6 +352,7 @@ def _run_validated(
         return done
 
     reached("planning")
+    progress(Step("planning", total=sum(validated.report.counts.values())))
     plan, first_load = _plan(current.result(), validated)
     if plan.empty:  # no_changes whatever the quota (SPEC §4)
         status = LoadStatus.DRY_RUN if request.dry_run else LoadStatus.NO_CHANGES
@@ -371,7 +395,7 @@ def _run_validated(
     assert attempt is not None  # only dry runs have none, and they returned above
     try:
         load_id, plan = _apply(
-            engine, client, request, validated, plan, record, now, period, attempt
+            engine, client, request, validated, plan, record, now, period, attempt, progress
         )
     except QuotaExhaustedError:
         # Overtaken: another load took the period after the checks above (a race). Answer
@@ -424,6 +448,19 @@ def _run_validated(
             return finish(failed, plan)
     reached("committed")
     return outcome(LoadStatus.APPLIED, load_id=load_id, plan=plan, issues=warnings)
+
+
+def _both(first: Progress, second: Progress) -> Progress:
+    def told(step: str) -> None:
+        first(step)
+        second(step)
+
+    return told
+
+
+def _rows_to_write(plan: Plan) -> int:
+    """The entity rows an apply writes: inserted, updated and deactivated."""
+    return sum(c["inserted"] + c["updated"] + c["deactivated"] for c in plan.counts().values())
 
 
 class _MassChangeError(Exception):
@@ -490,6 +527,7 @@ def _apply(
     now: datetime,
     period: str,
     attempt: _Attempt,
+    progress: Progress,
 ) -> tuple[int, Plan]:
     """The load's one transaction. Order matters: lock the client, claim the quota for the
     attempt's record (racers fail here: QuotaExhaustedError), and only then, if the data moved
@@ -513,7 +551,16 @@ def _apply(
             guard = _guard(request, client, plan, first_load)
             if guard:
                 raise _MassChangeError(plan, guard)
-        apply_plan(conn, client.id, load_id, plan)
+        total = _rows_to_write(plan)
+        progress(Step("applying", done=0, total=total))
+        written = 0
+
+        def wrote(rows: int) -> None:  # after each COPY or batch of rows, never per row
+            nonlocal written
+            written += rows
+            progress(Step("applying", done=min(written, total), total=total))
+
+        apply_plan(conn, client.id, load_id, plan, wrote=wrote)
         update_load(
             conn,
             load_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from loaders.normalize import normalize_sheet
+from loaders.progress import Progress, Step
 from loaders.read import Limits, RawSheet, RawUpload, read_upload
 from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from schemas.cells import SheetCells, check_cells
@@ -21,8 +22,6 @@ from schemas.report import Issue, Report
 from schemas.rules import check_rules
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], None]
 
 
 @dataclass(slots=True)
@@ -53,7 +52,7 @@ def validate_upload(
 ) -> ValidatedUpload:
     """Every problem of the upload at once; never raises for bad input."""
     notify = progress or (lambda _stage: None)
-    notify("reading")
+    notify(Step("reading"))
     upload = read_upload(paths, limits)
     report = Report(issues=list(upload.issues))
     if any(i.code in ("unreadable_file", "file_too_large") for i in upload.issues) and not (
@@ -61,7 +60,8 @@ def validate_upload(
     ):
         return ValidatedUpload(report)
     _report_missing_sheets(upload, report)
-    notify("validating")
+    rows = sum(len(sheet.frame) for sheet in upload.sheets.values())
+    notify(Step("validating", done=rows, total=rows))  # the rows read
     cells: dict[str, SheetCells] = {}
     frames: dict[str, pd.DataFrame] = {}
     for name, sheet in upload.sheets.items():

@@ -19,6 +19,7 @@ from loaders.archive import archive_upload, upload_digest, upload_name
 from loaders.limits import Limits
 from loaders.load import LoadOutcome, LoadRequest, RevertOutcome, run_revert
 from loaders.load import run_load as run_pipeline
+from loaders.progress import Progress
 from loaders.quota import QuotaStatus, quota_status
 from loaders.store import get_client, get_load, load_history
 from orgload import clock
@@ -49,10 +50,17 @@ __all__ = [
 ]
 
 
-def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = None) -> LoadOutcome:
+def run_load(
+    settings: Settings,
+    request: LoadRequest,
+    engine: Engine | None = None,
+    *,
+    progress: Progress | None = None,
+) -> LoadOutcome:
     """Run (or, with ``dry_run``, preview) one load; refusals and failures come back as
     outcomes, never as exceptions. A failure opens its incident; an unreachable database
-    spools it. ``engine`` None: the database is opened (and its spool imported) here."""
+    spools it. ``engine`` None: the database is opened (and its spool imported) here.
+    ``progress`` is told each stage as it starts or advances (``loaders.progress.Step``)."""
     check_client_id(request.client_id)
     if request.override_quota and not (request.reason and request.reason.strip()):
         raise UsageError("--override-quota needs --reason TEXT")
@@ -62,7 +70,7 @@ def run_load(settings: Settings, request: LoadRequest, engine: Engine | None = N
     try:
         with tenant(request.client_id), connected(settings, engine) as bound:
             settle_attempts(settings, bound, request.client_id)  # attempts killed before
-            outcome = run_pipeline(settings, request, bound)
+            outcome = run_pipeline(settings, request, bound, progress=progress)
             if outcome.failure is not None:
                 outcome.incident = report_failure(settings, bound, outcome.failure).to_dict()
             return outcome

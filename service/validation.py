@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loaders.progress import STAGES, Progress, Step
 from orgload import clock
 from orgload.settings import Settings
 
@@ -14,7 +18,15 @@ if TYPE_CHECKING:
     from orgload.settings import Lang
     from schemas.report import Report
 
-Progress = Callable[[str], None]
+__all__ = [
+    "STAGES",
+    "Progress",
+    "Step",
+    "ValidationResult",
+    "quiet_imports",
+    "start_reading",
+    "validate_files",
+]
 
 
 @dataclass(slots=True)
@@ -35,6 +47,27 @@ class ValidationResult:
 
     def to_dict(self, lang: Lang = "es") -> dict[str, Any]:
         return self.report.to_dict(lang)
+
+
+@contextmanager
+def quiet_imports() -> Iterator[None]:
+    """Import the heavy libraries without the cyclic garbage collector, then freeze what they made.
+
+    Importing pandas, pandera, pyarrow and SQLAlchemy creates ~100,000 objects that live until
+    the process ends (modules, classes, functions): the collector would pass over them a few
+    hundred times while they are imported, again in every full collection of the work, and
+    twice more at exit. ``gc.freeze`` moves them out of its reach (they are still freed by
+    their reference counts); objects made afterwards are collected as ever. About a quarter of
+    the CPU of a one-row ``orgload validate`` (docs/performance.md, "Fixed cost").
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def start_reading(settings: Settings, paths: Sequence[Path]) -> None:
@@ -80,7 +113,11 @@ def validate_files(
         return ValidationResult(Report(issues=refused), names)
     start_reading(settings, paths)
 
-    from loaders.validate import validate_upload
+    if "loaders.validate" in sys.modules:
+        from loaders.validate import validate_upload
+    else:  # the first validate of this process: pandas, pandera, pyarrow come in here
+        with quiet_imports():
+            from loaders.validate import validate_upload
 
     validated = validate_upload(
         paths, limits=limits, on_date=clock.today(settings), progress=progress

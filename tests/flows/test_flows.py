@@ -68,7 +68,7 @@ def test_rejected_file_completes_with_errors_and_a_level_1_incident(
         rows = conn.execute(select(incidents)).all()
     assert [(r.category, r.level, r.flow_run_id) for r in rows] == [("validation", 1, run_id)]
     kinds = {a.type for a in _artifacts(state.state_details.flow_run_id)}
-    assert kinds == {"markdown", "table"}
+    assert kinds == {"markdown", "table", "progress"}
 
 
 def test_failed_apply_fails_the_run_with_exactly_one_incident(
@@ -178,7 +178,9 @@ def test_validate_upload_of_a_clean_file_writes_no_error_workbook(
     )
     assert state.result()["valid"] is True
     assert list(reports.glob("*.xlsx")) == []
-    summary = next(a.data for a in _artifacts(state.state_details.flow_run_id))
+    summary = next(
+        a.data for a in _artifacts(state.state_details.flow_run_id) if a.type == "markdown"
+    )
     assert "none needed" in summary
 
 
@@ -193,7 +195,7 @@ def test_validate_upload_flow_writes_the_workbook_and_links_it(
     assert report["valid"] is False
     assert (tmp_path / "organizacion_invalida.errores.xlsx").is_file()
     artifacts = _artifacts(state.state_details.flow_run_id)
-    assert sorted(a.type for a in artifacts) == ["markdown", "markdown", "table"]
+    assert sorted(a.type for a in artifacts) == ["markdown", "markdown", "progress", "table"]
     link = next(a for a in artifacts if a.key and a.key.startswith("report-"))
     assert "organizacion_invalida.errores.xlsx" in link.data  # Prefect stores links as markdown
 

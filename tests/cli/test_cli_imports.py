@@ -1,0 +1,101 @@
+"""What each command imports (issue 15, the fixed cost of a command): a command pays only for the
+libraries it needs. Checked as the modules a real ``orgload`` process holds when it exits, never
+as wall time (this machine is shared and noisy; ``bench/bench_fixed_cost.py`` measures time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from builders import valid_rows, write_xlsx
+
+# Run the command as the console script does, and write the top-level packages it imported.
+PROBE = """
+import atexit, json, sys
+listing = sys.argv[1]
+def _dump():
+    with open(listing, "w") as f:
+        json.dump(sorted({m.split(".")[0] for m in sys.modules}), f)
+atexit.register(_dump)
+sys.argv = ["orgload", *sys.argv[2:]]
+from cli.app import main
+main()
+"""
+
+DATA_LIBRARIES = {"pandas", "pandera", "pyarrow", "numpy", "python_calamine"}
+DATABASE = {"sqlalchemy", "psycopg", "alembic"}
+ELSEWHERE = {"prefect", "openpyxl", "xlsxwriter", "great_expectations", "fastapi", "argon2"}
+
+
+def imported(tmp_path: Path, *args: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    listing = tmp_path / "modules.json"
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE, str(listing), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        timeout=300,
+    )
+    return set(json.loads(listing.read_text())), run
+
+
+def one_row_workbook(tmp_path: Path) -> Path:
+    rows = valid_rows()
+    sheets = {name: sheet[:2] for name, sheet in rows.items()}  # header and one row each
+    return write_xlsx(tmp_path / "una_fila.xlsx", sheets)
+
+
+def test_help_imports_typer_and_rich_only(tmp_path: Path) -> None:
+    modules, run = imported(tmp_path, "--help")
+    assert run.returncode == 0, run.stderr
+    assert "validate" in run.stdout
+    assert not modules & (DATA_LIBRARIES | DATABASE | ELSEWHERE)
+    # not even the settings (pydantic) nor the service layer
+    assert not modules & {"pydantic", "pydantic_settings", "service", "loaders", "schemas"}
+
+
+def test_a_group_help_imports_no_library_either(tmp_path: Path) -> None:
+    modules, run = imported(tmp_path, "incidents", "--help")
+    assert run.returncode == 0, run.stderr
+    assert not modules & (DATA_LIBRARIES | DATABASE | ELSEWHERE | {"pydantic_settings"})
+
+
+def test_validate_of_a_one_row_file_needs_no_database_nor_prefect(tmp_path: Path) -> None:
+    upload = one_row_workbook(tmp_path)
+    modules, run = imported(tmp_path, "validate", "--client", "acme", str(upload), "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["counts"] == {"unidades": 1, "personas": 1}
+    assert {"pandas", "pandera"} <= modules  # it does validate
+    assert not modules & (DATABASE | ELSEWHERE)
+
+
+def test_a_refused_file_is_answered_without_pandas(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomba.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"<row/>" * 5_000_000)  # 30 MB, ~30 KB
+    modules, run = imported(tmp_path, "validate", "--client", "acme", str(bomb), "--json")
+    assert run.returncode == 1, run.stderr
+    assert [e["code"] for e in json.loads(run.stdout)["errors"]] == ["file_too_large"]
+    assert not modules & ({"pandas", "pandera", "numpy"} | DATABASE | ELSEWHERE)
+
+
+@pytest.mark.usefixtures("database_url")
+def test_load_of_a_one_row_file_imports_neither_prefect_nor_openpyxl(
+    tmp_path: Path, database_url: str
+) -> None:
+    upload = one_row_workbook(tmp_path)
+    _, added = imported(tmp_path, "clients", "add", "acme", "--name", "ACME")
+    assert added.returncode == 0, added.stderr
+    modules, run = imported(tmp_path, "load", "--client", "acme", str(upload), "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["status"] == "applied"
+    assert {"pandas", "sqlalchemy"} <= modules
+    assert not modules & ELSEWHERE
+    if database_url.startswith("sqlite"):
+        assert "psycopg" not in modules
