@@ -12,9 +12,9 @@ from typing import Annotated
 
 import typer
 
+import orgload
 from cli import admin, files, incidents, users
 from cli.common import State, out, say
-from orgload import __version__
 from orgload.errors import OrgloadError, shown
 
 app = typer.Typer(
@@ -29,7 +29,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"orgload {__version__}")
+        out.print(f"orgload {orgload.__version__}")
         raise typer.Exit(0)
 
 
