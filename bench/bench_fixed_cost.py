@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orgload.columns import PERSONAS_SHEET, UNIDADES_SHEET
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT / "bench"
 CACHE_DIR = BENCH_DIR / ".cache"
@@ -53,18 +55,9 @@ NOW = "2026-11-10T10:00:00-03:00"
 TARGETS = {"help": 0.2, "validate": 0.6, "load": 0.9}
 ENTRY = "import sys; sys.argv[0] = 'orgload'; from cli.app import main; main()"
 
-UNIDADES = ["codigo_unidad", "nombre_unidad", "codigo_unidad_padre", "centro_costo", "rut_jefatura"]
-PERSONAS = [
-    "rut",
-    "nombres",
-    "apellidos",
-    "email",
-    "codigo_unidad",
-    "cargo",
-    "rut_jefatura",
-    "fecha_ingreso",
-    "perfil",
-]
+# the upload format's columns, in their order (orgload/columns.py)
+UNIDADES = list(UNIDADES_SHEET.column_names)
+PERSONAS = list(PERSONAS_SHEET.column_names)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
