@@ -258,6 +258,34 @@ def test_a_screened_part_still_inflates_within_the_budget(tmp_path: Path, screen
     assert caught.value.issue.key == "file_too_large/inflated"
 
 
+@pytest.mark.parametrize(
+    "tag",
+    ['<c r="XFD3"><v>1</v></c>', '<c t="e" r="B3"><v>#N/A</v></c>', '<c t="s" r="B3"><v>0</v></c>'],
+    ids=["far", "error", "unusual"],
+)
+def test_a_tag_cut_where_two_screened_chunks_meet_is_found_at_every_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tag: str
+) -> None:
+    """The screen does not match a tag cut at a chunk's end (``_scan`` would not look at it
+    there); the screen of where two chunks meet must then see it whole, wherever the cut."""
+    monkeypatch.setattr(loaders.limits, "INFLATE_CHUNK", 256)
+    chunk = loaders.xlsx.SCREEN_CHUNKS * 256  # what a screened part is inflated by
+    filler = '<row r="4"><c r="A4"><v>4</v></c></row>' * 300
+    for cut in range(len(tag) + 2):
+
+        def sheet(pad: str) -> str:
+            return sheet_xml(HEADER_ROW + '<row r="3">' + pad + tag + "</row>" + filler)
+
+        at = sheet("").encode().index(tag.encode())
+        xml = sheet(" " * ((chunk - cut - at) % chunk))
+        assert xml.encode().index(tag.encode()) % chunk == (chunk - cut) % chunk
+        path = tiny_workbook(tmp_path / f"cut{cut}.xlsx", {"Unidades": xml})
+        fast, slow = both_ways(path, Limits(max_columns=30), monkeypatch)
+        assert fast == slow, cut
+        if tag.startswith('<c r="XFD'):
+            assert fast == ("refused", "file_too_large/range", "XFD3"), cut
+
+
 @pytest.mark.parametrize("chunk", [300, 4096])  # (a chunk of 1 MB is past the budget at once)
 def test_inflating_ahead_answers_in_the_order_the_part_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, screened: None, chunk: int
