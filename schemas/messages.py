@@ -378,6 +378,14 @@ MESSAGES.update(
             "{max_column} ({max_columns} columns) or {max_rows} data rows. Delete whatever "
             "lies outside the table (Ctrl+End goes to the last used cell) and save again.",
         },
+        "file_too_large/declared_rows": {
+            "es": "La hoja «{sheet_name}» de {file} declara {rows} filas de datos; el máximo "
+            "es {max_rows}. Si tiene menos, borre lo que haya bajo la tabla (Ctrl+Fin lleva "
+            "a la última celda usada) y guarde de nuevo.",
+            "en": "Sheet '{sheet_name}' of {file} declares {rows} data rows; the maximum is "
+            "{max_rows}. If it has fewer, delete whatever lies below the table (Ctrl+End goes "
+            "to the last used cell) and save again.",
+        },
         "file_too_large/cell": {
             "es": "La celda de «{header}» en la fila {row} de la hoja «{sheet_name}» tiene "
             "{length} caracteres; una celda admite como máximo {max_chars} (el límite de Excel).",

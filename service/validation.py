@@ -89,7 +89,8 @@ def validate_files(
 ) -> ValidationResult:
     """Every problem of the upload at once; with ``report_path``, also the annotated workbook.
 
-    A file refused by the size or expansion limits is answered before pandas is even imported.
+    A file refused by the size or expansion limits, or a sheet declaring more rows than the
+    limit, is answered before pandas is even imported.
     """
     from loaders.limits import Limits, precheck
 
@@ -106,7 +107,11 @@ def validate_files(
         )
     limits = Limits.from_settings(settings)
     names = [p.name for p in paths]
-    refused = precheck(paths, limits) if report_path is None else []
+    refused = []
+    if report_path is None:
+        from loaders.xlsx import precheck_workbooks
+
+        refused = precheck(paths, limits) or precheck_workbooks(paths, limits)
     if refused:
         from schemas.report import Report
 

@@ -32,13 +32,19 @@ DATABASE = {"sqlalchemy", "psycopg", "alembic"}
 ELSEWHERE = {"prefect", "openpyxl", "xlsxwriter", "great_expectations", "fastapi", "argon2"}
 
 
-def imported(tmp_path: Path, *args: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+def imported(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[set[str], subprocess.CompletedProcess[str]]:
     listing = tmp_path / "modules.json"
     run = subprocess.run(
         [sys.executable, "-c", PROBE, str(listing), *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+            **(env or {}),
+        },
         timeout=300,
     )
     return set(json.loads(listing.read_text())), run
@@ -83,6 +89,43 @@ def test_a_refused_file_is_answered_without_pandas(tmp_path: Path) -> None:
     assert run.returncode == 1, run.stderr
     assert [e["code"] for e in json.loads(run.stdout)["errors"]] == ["file_too_large"]
     assert not modules & ({"pandas", "pandera", "numpy"} | DATABASE | ELSEWHERE)
+
+
+def test_files_over_the_row_limit_are_answered_without_pandas(tmp_path: Path) -> None:
+    """A CSV with more rows than the limit, and a workbook whose sheet declares more, are
+    refused before the validator's libraries are imported (issue 15: a refusal is cheap)."""
+    rows = "".join(f"U{i};Unidad {i}\n" for i in range(60))
+    (tmp_path / "unidades.csv").write_text("codigo_unidad;nombre_unidad\n" + rows)
+    cells = "".join(
+        f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>U{r}</t></is></c></row>'
+        for r in range(1, 62)
+    )
+    workbook = tmp_path / "org.xlsx"
+    with zipfile.ZipFile(workbook, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "xl/workbook.xml",
+            '<workbook xmlns:r="r"><sheets><sheet name="Unidades" sheetId="1" r:id="rId1"/>'
+            "</sheets></workbook>",
+        )
+        archive.writestr(
+            "xl/_rels/workbook.xml.rels",
+            '<Relationships><Relationship Id="rId1" Target="worksheets/sheet1.xml"/>'
+            "</Relationships>",
+        )
+        archive.writestr(
+            "xl/worksheets/sheet1.xml",
+            f'<worksheet><dimension ref="A1:A61"/><sheetData>{cells}</sheetData></worksheet>',
+        )
+    for upload in (tmp_path / "unidades.csv", workbook):
+        modules, run = imported(
+            tmp_path, "validate", "--client", "acme", str(upload), "--json",
+            env={"ORGLOAD_MAX_ROWS": "50"},
+        )  # fmt: skip
+        assert run.returncode == 1, run.stderr
+        keys = [e["code"] for e in json.loads(run.stdout)["errors"]]
+        assert keys == ["file_too_large"], (upload.name, run.stdout)
+        assert "60" in json.loads(run.stdout)["errors"][0]["message"]
+        assert not modules & ({"pandas", "pandera", "pyarrow"} | DATABASE | ELSEWHERE)
 
 
 @pytest.mark.usefixtures("database_url")
