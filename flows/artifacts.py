@@ -110,9 +110,14 @@ def rows_read(result: dict[str, Any]) -> dict[str, int] | None:
     return {entity: c["inserted"] + c["updated"] + c["unchanged"] for entity, c in changes.items()}
 
 
-def _where(path: Path) -> str:
-    """A file the run wrote, honestly: a path on the worker's disk (ORGLOAD_HOME is shared
-    storage in production), not a web address."""
+Report = Path | str  # a file on the worker, or ``database:<key>`` in the database store
+
+
+def _where(path: Report) -> str:
+    """A file the run wrote, honestly: a path on the worker's disk, or a key of orgload's
+    database store (``ORGLOAD_STORAGE=database``), not a web address."""
+    if isinstance(path, str):
+        return f"`{path}` (in orgload's database store; the web app serves the client's reports)"
     return f"`{path}` (on the worker, in ORGLOAD_HOME)"
 
 
@@ -132,7 +137,7 @@ def load_markdown(
     file_name: str,
     *,
     override_reason: str | None = None,
-    reports: list[Path] | None = None,
+    reports: list[Report] | None = None,
     counts: dict[str, int] | None = None,
 ) -> str:
     """The summary of a load: what happened, override and reason, change counts, quota,
@@ -194,7 +199,7 @@ def publish_load(
     file_name: str,
     *,
     override_reason: str | None = None,
-    reports: list[Path] | None = None,
+    reports: list[Report] | None = None,
     counts: dict[str, int] | None = None,
 ) -> None:
     """Summary of a load, its errors' table (both masked) and links to the client's reports."""
@@ -213,8 +218,10 @@ def publish_load(
     _link_reports(client, reports or [])
 
 
-def _link_reports(client_id: str, reports: list[Path]) -> None:
+def _link_reports(client_id: str, reports: list[Report]) -> None:
     for path in reports:
+        if isinstance(path, str):  # in the database store: no file to link to
+            continue
         create_link_artifact(
             path.resolve().as_uri(),
             link_text=f"{path.name} (file on the worker: ORGLOAD_HOME/outbox/{client_id}/)",
@@ -224,7 +231,7 @@ def _link_reports(client_id: str, reports: list[Path]) -> None:
 
 
 def validation_markdown(
-    report: dict[str, Any], client_id: str, file_name: str, reports: list[Path] | None = None
+    report: dict[str, Any], client_id: str, file_name: str, reports: list[Report] | None = None
 ) -> str:
     """The summary of a validation: verdict, counts, first errors (masked)."""
     verdict = "valid" if report["valid"] else "invalid"
@@ -244,7 +251,7 @@ def validation_markdown(
 
 
 def publish_validation(
-    report: dict[str, Any], client_id: str, file_name: str, reports: list[Path] | None = None
+    report: dict[str, Any], client_id: str, file_name: str, reports: list[Report] | None = None
 ) -> None:
     """Summary of a validation, its errors (masked), links to the reports written."""
     create_markdown_artifact(

@@ -34,6 +34,7 @@ from service.operations import (
     RejectionReport,
     check_load_parameters,
     run_label,
+    upload_path,
     write_rejection_report,
 )
 
@@ -58,10 +59,15 @@ def ensure_client_limit(client_id: str) -> str:
 
 @task(name="check-parameters")
 def check_parameters_task(
-    client_id: str, file: str, override_quota: bool, reason: str
+    client_id: str, file: str, override_quota: bool, reason: str, stored_file: str = ""
 ) -> ParameterCheck:
     return check_load_parameters(
-        load_settings(), client_id, file, override_quota=override_quota, reason=reason
+        load_settings(),
+        client_id,
+        file,
+        override_quota=override_quota,
+        reason=reason,
+        stored_file=stored_file,
     )
 
 
@@ -74,26 +80,32 @@ def run_load_task(
     override_quota: bool,
     reason: str | None,
     flow_run_id: str | None,
+    stored_file: str = "",
 ) -> dict[str, Any]:
     settings = load_settings()
-    request = LoadRequest(
-        client_id=client_id,
-        paths=[Path(f) for f in files],
-        dry_run=dry_run,
-        allow_mass_change=allow_mass_change,
-        override_quota=override_quota,
-        reason=reason,
-        flow_run_id=flow_run_id,
-    )
     progress = RunProgress(progress_key("load-progress", client_id), get_run_logger())
-    result = run_load(settings, request, progress=progress).to_dict(settings.lang)
+    with upload_path(settings, client_id, files[0] if files else "", stored_file) as path:
+        request = LoadRequest(
+            client_id=client_id,
+            paths=[path],
+            dry_run=dry_run,
+            allow_mass_change=allow_mass_change,
+            override_quota=override_quota,
+            reason=reason,
+            flow_run_id=flow_run_id,
+        )
+        result = run_load(settings, request, progress=progress).to_dict(settings.lang)
     progress.finish(result["status"])
     return result
 
 
 @task(name="write-report")
-def write_report_task(client_id: str, file: str, result: dict[str, Any]) -> RejectionReport:
-    return write_rejection_report(load_settings(), client_id, [Path(file)], result)
+def write_report_task(
+    client_id: str, file: str, result: dict[str, Any], stored_file: str = ""
+) -> RejectionReport:
+    settings = load_settings()
+    with upload_path(settings, client_id, file, stored_file) as path:
+        return write_rejection_report(settings, client_id, [path], result)
 
 
 def _run_name() -> str:
@@ -105,7 +117,7 @@ def _run_name() -> str:
     return run_label(
         load_settings(),
         str(params.get("client_id") or ""),
-        str(params.get("file") or ""),
+        str(params.get("file") or params.get("stored_file") or ""),
         suffix=suffix,
     )
 
@@ -120,25 +132,29 @@ def _run_name() -> str:
 )
 def monthly_load(
     client_id: str,
-    file: str,
+    file: str = "",
     dry_run: bool = False,
     allow_mass_change: bool = False,
     override_quota: bool = False,
     reason: str = "",
+    stored_file: str = "",
 ) -> State:
-    """Apply ``file`` (an .xlsx, or a .zip of the two CSVs) for ``client_id``.
+    """Apply ``file`` or ``stored_file`` (an .xlsx, or a .zip of the two CSVs) for ``client_id``.
 
     Args:
         client_id: Registered client id (e.g. acme).
-        file: Path to the upload as the worker sees it (e.g. under ORGLOAD_HOME/inbox/).
+        file: Path to the upload as the worker sees it (e.g. under ORGLOAD_HOME/inbox/);
+            empty when stored_file is given.
         dry_run: Compute and show the plan without applying it.
         allow_mass_change: Allow deactivating more than max(20 %, 10) rows (ops only).
         override_quota: Apply a correction load outside the monthly quota (needs a reason).
         reason: Why the quota is overridden (required with override_quota, else empty);
             recorded on the load.
+        stored_file: Key of the upload in orgload's store (e.g. archive/3e/3e2a…/org.xlsx,
+            uploads/acme/org.xlsx): any worker can load it. Empty when file is given.
     """
     logger = get_run_logger()
-    checked = check_parameters_task(client_id, file, override_quota, reason)
+    checked = check_parameters_task(client_id, file, override_quota, reason, stored_file)
     if not checked.ok:
         line = f"parameters refused ({checked.problem}): {checked.message}"
         logger.error(line)  # one line, no traceback, no incident, no concurrency slot
@@ -170,17 +186,22 @@ def monthly_load(
             override_quota,
             reason.strip() or None,
             str(flow_run.id) if flow_run.id else None,
+            stored_file,
         )
-    reports: list[Path] = []
+    reports: list[Path | str] = []
     counts = rows_read(result)
     if result["status"] == LoadStatus.REJECTED:
-        written = write_report_task(client_id, file, result)
+        written = write_report_task(client_id, file, result, stored_file)
         reports = [p for p in (written.json_path, written.xlsx_path) if p is not None]
+        if any(loc.startswith("database:") for loc in written.locations):
+            reports = list(written.locations)  # no file on this worker: the store's keys
         counts = counts or written.counts
     override = reason.strip() if override_quota else None
     for line in stage_lines(result, counts, reports, override):
         logger.info(line)
-    publish_load(result, Path(file).name, override_reason=override, reports=reports, counts=counts)
+    publish_load(
+        result, checked.file_name, override_reason=override, reports=reports, counts=counts
+    )
     tags = [outcome_tag(result["status"])]
     tags += [OVERRIDE_TAG] if override_quota else []
     tags += [DRY_RUN_TAG] if dry_run else []

@@ -41,7 +41,7 @@ def _reason(reason: str) -> str:
 def stage_lines(
     result: dict[str, Any],
     counts: dict[str, int] | None,
-    reports: list[Path],
+    reports: list[Path | str],
     override_reason: str | None = None,
 ) -> list[str]:
     """read → validate → plan → apply (or refuse) → report: one line each."""

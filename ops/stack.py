@@ -14,7 +14,10 @@ Configuration, read once here (docs/operations.md):
 - ``ORGLOAD_PREFECT_PORT`` — port of the server on 127.0.0.1 (default 4200);
 - ``ORGLOAD_HOME`` — state (Prefect home, PIDs, logs) goes to ``$ORGLOAD_HOME/prefect/``; without
   it, to ``.ops/`` in the project folder;
-- ``ORGLOAD_PREFECT_START_TIMEOUT`` — seconds to wait for the server and the worker (180).
+- ``ORGLOAD_PREFECT_START_TIMEOUT`` — seconds to wait for the server and the worker (180);
+- ``ORGLOAD_PREFECT_WORKER_NAME`` — the worker's name (default ``orgload-<host>-<port>``): a
+  second worker on the same machine (its own ``ORGLOAD_HOME``) needs a name of its own;
+- ``ORGLOAD_PREFECT_WORKER_LIMIT`` — the most flow runs the worker runs at once (no limit).
 
 Every other variable reaches the server and the worker unchanged: ``ORGLOAD_*`` for the flows,
 ``PREFECT_API_DATABASE_CONNECTION_URL`` for a PostgreSQL-backed server, ``PREFECT_WORKER_*``.
@@ -58,6 +61,8 @@ class Stack:
     state: Path
     port: int
     start_timeout: float
+    worker_name_override: str | None = None
+    worker_limit: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Stack:
@@ -72,7 +77,17 @@ class Stack:
             ) from exc
         if not 1 <= port <= 65535 or timeout <= 0:
             raise StackError("ORGLOAD_PREFECT_PORT must be 1-65535 and the timeout positive")
-        return cls(project=PROJECT, state=state, port=port, start_timeout=timeout)
+        limit = environ.get("ORGLOAD_PREFECT_WORKER_LIMIT")
+        if limit is not None and not (limit.isdigit() and int(limit) >= 1):
+            raise StackError("ORGLOAD_PREFECT_WORKER_LIMIT must be a whole number from 1")
+        return cls(
+            project=PROJECT,
+            state=state,
+            port=port,
+            start_timeout=timeout,
+            worker_name_override=environ.get("ORGLOAD_PREFECT_WORKER_NAME") or None,
+            worker_limit=int(limit) if limit else None,
+        )
 
     @property
     def ui_url(self) -> str:
@@ -88,7 +103,7 @@ class Stack:
 
     @property
     def worker_name(self) -> str:
-        return f"orgload-{socket.gethostname()}-{self.port}"
+        return self.worker_name_override or f"orgload-{socket.gethostname()}-{self.port}"
 
     def pid_file(self, name: str) -> Path:
         return self.state / f"{name}.pid"
@@ -356,6 +371,8 @@ def ensure_worker(stack: Stack, pool: str) -> int:
         return pid
     started = time.time()
     argv = [str(PREFECT), "worker", "start", "--pool", pool, "--name", stack.worker_name]
+    if stack.worker_limit is not None:
+        argv += ["--limit", str(stack.worker_limit)]
     proc = spawn(stack, "worker", argv)
     deadline = time.monotonic() + stack.start_timeout
     while not _worker_polled_since(pool, stack.worker_name, started):

@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -578,4 +579,41 @@ web_uploads = Table(
     Column("apply_after", UtcDateTime),
     Column("claimed_at", UtcDateTime),  # when a worker or a flow run took it (``applying``)
     Index("ix_web_uploads_client", "client_id", "created_at"),
+)
+
+
+# --- stored files (orgload/storage.py, ``ORGLOAD_STORAGE=database``) ---------------------------
+#
+# Uploads, the archive, reports and Data Docs when they live in the database, so that every
+# worker reaches them: one row per object under its key (a path relative to ORGLOAD_HOME), its
+# bytes in 1 MB chunks of ``stored_chunks``. ``client_id`` is the owner: a client, or
+# ``STAFF_OWNER`` for what only staff may read (Data Docs). Row-level security (migration 0007):
+# an object under its client's tenant, a staff object only in staff mode, chunks through their
+# object. An object is written in one transaction under a temporary key and renamed to its key
+# as the last statement: readers never see half an object.
+STAFF_OWNER = "_staff"  # not a client id (a slug starts with a letter or digit)
+
+stored_objects = Table(
+    "stored_objects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(64), nullable=False),
+    Column("key", String(1000), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("uq_stored_objects_client_key", "client_id", "key", unique=True),
+)
+
+stored_chunks = Table(
+    "stored_chunks",
+    metadata,
+    Column(
+        "object_id",
+        Integer,
+        ForeignKey("stored_objects.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )

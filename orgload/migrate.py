@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-SCHEMA_REVISION = "0006"  # the newest file in migrations/versions/
+SCHEMA_REVISION = "0007"  # the newest file in migrations/versions/
 
 
 def alembic_config() -> Config:

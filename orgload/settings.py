@@ -16,6 +16,7 @@ from orgload.clock import CHILE_TZ_NAME
 from orgload.errors import ConfigurationError, shown
 
 Lang = Literal["es", "en"]  # the languages of every message and page
+StorageKind = Literal["local", "database"]  # where stored files live (orgload/storage.py)
 
 DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
 """The databases orgload runs on (SPEC §0): SQLite, and PostgreSQL through psycopg 3."""
@@ -41,6 +42,13 @@ class Settings(BaseSettings):
     now: datetime | None = Field(
         default=None,
         description="ISO-8601 instant with UTC offset used as 'now' (tests, replays).",
+    )
+    storage: StorageKind = Field(
+        default="local",
+        description=(
+            "Where uploads, the archive, reports and Data Docs live: 'local' (folders of "
+            "ORGLOAD_HOME) or 'database' (the orgload database, reachable by every worker)."
+        ),
     )
     lang: Lang = Field(default="es", description="Default language of messages.")
     timezone: str = Field(default=CHILE_TZ_NAME, description="Default client timezone (IANA name).")

@@ -219,6 +219,55 @@ class QualityResult:
 # --- the live tables -------------------------------------------------------------------------
 
 
+def _published(
+    engine: Engine, settings: Settings, client_id: str | None, docs_dir: Path
+) -> QualityResult:
+    """``check_live_quality`` with its Data Docs built aside and published to the store: every
+    file of the new site under ``<docs key>/``, then the pages of older sites removed."""
+    import shutil
+
+    from orgload.storage import open_storage, temp_folder
+
+    try:
+        key = docs_dir.relative_to(settings.home).as_posix()
+    except ValueError:
+        key = "outbox/_data_docs"
+    scratch = temp_folder(settings.home)
+    try:
+        site = scratch / "site"
+        local = settings.model_copy(update={"storage": "local"})
+        result = check_live_quality(engine, local, client_id, docs_dir=site)
+        if result.docs_index is None:
+            return result
+        store = open_storage(settings, engine)
+        try:
+            _publish(store, site, key)
+        except OSError as exc:  # docs are a by-product; the check still stands
+            log.warning("Data Docs not published to the store: %s", exc)
+            result.docs_error = _describe(exc)
+            result.docs_index = None
+            return result
+        result.docs_index = store.location(f"{key}/index.html")
+        return result
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _publish(store: Any, site: Path, key: str) -> None:
+    from orgload.db import STAFF_OWNER, staff
+
+    with staff():
+        written = set()
+        for path in sorted(p for p in site.rglob("*") if p.is_file() and not p.is_symlink()):
+            name = f"{key}/{path.relative_to(site).as_posix()}"
+            with path.open("rb") as source:
+                store.put(name, source, client_id=STAFF_OWNER)
+            written.add(name)
+        for old in store.list_keys(f"{key}/", client_id=STAFF_OWNER):
+            if old not in written:
+                store.delete(old, client_id=STAFF_OWNER)
+
+
 def check_live_quality(
     engine: Engine,
     settings: Settings,
@@ -231,7 +280,12 @@ def check_live_quality(
     with no active data yet is reported as skipped. With ``docs_dir``, a Data Docs site of this
     run is built there (its ``index.html`` in ``docs_index``). Raises only for project errors
     (``UnknownClientError``, ``DatabaseUnavailableError``).
+    With the database store (``ORGLOAD_STORAGE=database``) the site is built in a temporary
+    folder and published to the store under the same key (``outbox/_data_docs/…``, staff
+    only), so that every worker and web process reaches the latest one.
     """
+    if docs_dir is not None and settings.storage == "database":
+        return _published(engine, settings, client_id, docs_dir)
     started = time.perf_counter()
     result = QualityResult("live")
     with reachable(settings), reading(engine) as conn:

@@ -2,7 +2,9 @@
 
 Every file orgload writes there is first written under a temporary name and renamed into
 place: the archive's staging folders (``archive/.incoming.<pid>.<random>``), the spool's
-``spool/incidents/.INC-….<pid>.tmp`` and the outbox reports' ``outbox/<client>/.<name>.<pid>.tmp``.
+``spool/incidents/.INC-….<pid>.tmp``, the stored files' ``.incoming.<name>.<pid>.<random>.tmp``
+(outbox and web reports) and the temporary copies of stored files under ``tmp/copy.*``; in the
+database store, objects still under their ``.incoming/`` key.
 A failed write removes its own; a process killed mid-write cannot, so the next load (or inbox
 scan) sweeps the ones older than ``STALE_AFTER`` — far longer than any write takes, so that a
 write still under way in another process (another worker on a shared folder) is never touched.
@@ -20,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from orgload.settings import Settings
+from orgload.storage import TMP_FOLDER, DatabaseStorage, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,13 @@ STALE_AFTER = timedelta(hours=1)
 def leftovers(settings: Settings) -> Iterator[Path]:
     """The temporary names of orgload's own writes that exist now, whatever their age."""
     yield from _matching(settings.home / "archive", lambda n: n.startswith(".incoming."))
+    # temporary local copies of stored files (orgload.storage.local_copy, report downloads)
+    yield from _matching(settings.home / TMP_FOLDER, lambda n: n.startswith("copy."))
+    for area in ("reports",):  # reports/<client>/<id>/.incoming.….tmp
+        for client in _matching(settings.home / area, lambda n: not n.startswith(".")):
+            for folder in _matching(client, lambda n: not n.startswith(".")):
+                if folder.is_dir() and not folder.is_symlink():
+                    yield from _matching(folder, lambda n: n.startswith(".incoming."))
     yield from _matching(settings.spool_dir, lambda n: n.startswith(".INC-") and n.endswith(".tmp"))
     outbox = settings.home / "outbox"
     for folder in _matching(outbox, lambda n: not n.startswith(".")):
@@ -54,6 +64,13 @@ def sweep_leftovers(settings: Settings, *, older_than: timedelta = STALE_AFTER) 
             log.debug("leftover %s not removed: %s", path, exc)
             continue
         removed.append(path)
+    if settings.storage == "database":  # objects of writes whose process died
+        try:
+            swept = open_storage(settings)
+            if isinstance(swept, DatabaseStorage):
+                swept.sweep(older_than)
+        except OSError as exc:
+            log.debug("stored leftovers not swept: %s", exc)
     if removed:
         log.info("removed %d leftover temporary file(s) of interrupted writes", len(removed))
     return removed

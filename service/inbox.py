@@ -39,10 +39,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
+import shutil
 import stat
 import time as wallclock
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -55,7 +56,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from loaders.archive import upload_name, upload_sha256
-from loaders.limits import Limits, file_kind
+from loaders.limits import Limits, file_kind, open_regular
 from loaders.store import Client, list_clients
 from loaders.validate import ValidatedUpload, validate_upload
 from loaders.writers.annotate import write_annotated_report
@@ -66,6 +67,7 @@ from orgload.errors import DatabaseUnavailableError, shown
 from orgload.settings import Settings
 from orgload.slugs import is_client_id
 from orgload.status import LoadStatus
+from orgload.storage import open_storage, temp_folder
 from schemas.messages import Lang
 from schemas.report import Issue, Report
 from service.housekeeping import sweep_leftovers
@@ -330,7 +332,7 @@ def _scan_upload(
     outbox = settings.home / "outbox" / client_id
     json_path = outbox / f"{stem}.{sha[:8]}.report.json"
     if client is None:
-        _write_json(json_path, _unknown_client_report(client_id, settings.lang))
+        _write_json(settings, json_path, _unknown_client_report(client_id, settings.lang))
         values |= {
             "path": str(paths[0] if len(paths) == 1 else folder),
             "status": InboxStatus.SKIPPED,
@@ -348,9 +350,9 @@ def _scan_upload(
         return None
     # The annotated workbook only where it has something to show: a clean file gets its JSON.
     xlsx_path = outbox / f"{stem}.{sha[:8]}.errores.xlsx" if validated.report.issues else None
-    _write_json(json_path, validated.report.to_dict(settings.lang))
+    _write_json(settings, json_path, validated.report.to_dict(settings.lang))
     if xlsx_path is not None:
-        _write_workbook(xlsx_path, validated, settings.lang)
+        _write_workbook(settings, xlsx_path, validated, settings.lang)
     target = folder / PROCESSED / sha[:16]
     values |= {
         "path": str(target / paths[0].name if len(paths) == 1 else target),
@@ -362,7 +364,31 @@ def _scan_upload(
         "validated_at": now,
     }
     log.info("%s for client %s: %s", values["file_name"], client_id, values["status"])
+    if validated.valid and not _shared(settings, client_id, sha, paths):
+        return None  # left in the inbox for the next scan
     return _record(engine, settings, values, paths=paths, target=target, replaces=seen)
+
+
+def queue_key(client_id: str, sha256: str) -> str:
+    """Where a queued upload waits in the database store, for whichever worker applies it."""
+    return f"queue/{client_id}/{sha256[:16]}"
+
+
+def _shared(settings: Settings, client_id: str, sha: str, paths: Sequence[Path]) -> bool:
+    """With the database store, a valid upload is stored before it is queued: the off-peak
+    apply may run on another worker, whose disk does not hold this inbox. False (and a
+    warning) when it cannot be stored; a local store needs nothing."""
+    if settings.storage != "database":
+        return True
+    store = open_storage(settings)
+    try:
+        for path in paths:
+            with open_regular(path, follow_symlinks=False) as source:
+                store.put(f"{queue_key(client_id, sha)}/{path.name}", source, client_id=client_id)
+    except OSError as exc:
+        log.warning("could not store %s for the queue (%s); it stays for the next scan", sha, exc)
+        return False
+    return True
 
 
 _Identity = tuple[int, int, int, int, int]
@@ -415,7 +441,9 @@ def _skip_irregular(
         code="unreadable_file", key=f"unreadable_file/{kind}", params={"file": entry.name}
     )
     json_path = settings.home / "outbox" / folder.name / f"{entry.name}.{sha[:8]}.report.json"
-    _write_json(json_path, {**Report(issues=[issue]).to_dict(settings.lang), "note": NOT_REGULAR})
+    _write_json(
+        settings, json_path, {**Report(issues=[issue]).to_dict(settings.lang), "note": NOT_REGULAR}
+    )
     target = folder / PROCESSED / sha[:16]
     values: dict[str, Any] = {
         "client_id": folder.name,
@@ -536,25 +564,30 @@ def _stem(paths: Sequence[Path]) -> str:
     return paths[0].stem if len(paths) == 1 else CSV_PAIR_STEM
 
 
-def _write_json(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        staging.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
-        staging.replace(path)  # readers never see half a report
-    except BaseException:
-        staging.unlink(missing_ok=True)  # a failed write leaves nothing behind
-        raise
+def _outbox_key(settings: Settings, path: Path) -> tuple[str, str]:
+    """The store's key of a report under ``ORGLOAD_HOME/outbox/<client>/`` and its owner."""
+    key = path.relative_to(settings.home).as_posix()
+    return key, key.split("/")[1]
 
 
-def _write_workbook(path: Path, validated: ValidatedUpload, lang: Lang) -> None:
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _write_json(settings: Settings, path: Path, document: dict[str, Any]) -> None:
+    """Store a JSON report, complete or not at all (``orgload.storage``: a temporary name
+    renamed into place, or one database transaction)."""
+    key, owner = _outbox_key(settings, path)
+    data = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    open_storage(settings).put_bytes(key, data, client_id=owner)
+
+
+def _write_workbook(settings: Settings, path: Path, validated: ValidatedUpload, lang: Lang) -> None:
+    """Store the annotated workbook, written to a temporary file first."""
+    key, owner = _outbox_key(settings, path)
+    scratch = temp_folder(settings.home)
     try:
-        write_annotated_report(staging, validated, lang)
-        staging.replace(path)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
+        write_annotated_report(scratch / path.name, validated, lang)
+        with (scratch / path.name).open("rb") as source:
+            open_storage(settings).put(key, source, client_id=owner)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _unknown_client_report(client_id: str, lang: Lang) -> dict[str, Any]:
@@ -664,9 +697,10 @@ def _apply(
     current: Callable[[], datetime],
     flow_run_id: str | None,
 ) -> InboxItem:
-    request = LoadRequest(item.client_id, upload_paths(Path(item.path)), flow_run_id=flow_run_id)
     try:
-        outcome = run_load(settings, request, engine)
+        with _queued_files(settings, item) as paths:
+            request = LoadRequest(item.client_id, paths, flow_run_id=flow_run_id)
+            outcome = run_load(settings, request, engine)
     except DatabaseUnavailableError:
         raise  # the row stays claimed; a later run takes it over once the claim is stale
     except Exception as exc:
@@ -687,6 +721,23 @@ def _apply(
         load_status=outcome.status,
         note=_outcome_note(outcome),
     )
+
+
+@contextmanager
+def _queued_files(settings: Settings, item: InboxItem) -> Iterator[list[Path]]:
+    """The files of a queued upload: where the scan set them aside when this worker holds
+    them, else temporary copies from the database store (another worker scanned them)."""
+    path = Path(item.path)
+    if settings.storage == "database" and not path.exists():
+        store = open_storage(settings)
+        keys = store.list_keys(
+            f"{queue_key(item.client_id, item.sha256)}/", client_id=item.client_id
+        )
+        if keys:
+            with store.local_copies(keys, client_id=item.client_id) as copies:
+                yield copies
+            return
+    yield upload_paths(path)
 
 
 def _finish(

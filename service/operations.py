@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ __all__ = [
     "check_load_parameters",
     "check_validation_parameters",
     "run_label",
+    "upload_path",
     "write_rejection_report",
 ]
 
@@ -142,16 +145,27 @@ def check_load_parameters(
     *,
     override_quota: bool = False,
     reason: str | None = None,
+    stored_file: str = "",
 ) -> ParameterCheck:
     """``monthly-load``: everything an operator may get wrong, before any work.
 
+    The upload is ``file`` (a path on the worker) or ``stored_file`` (a key of the configured
+    store, e.g. ``archive/3e/3e2a…/org.xlsx``: any worker can load it), never both.
     The options first (they need nothing), then the client (registered), then the file. A
     database that cannot be reached is not the operator's mistake: the check lets the run go
     on, and the load itself answers ``failed`` with its level-3 incident (SPEC §5).
     """
     period = _period(settings, None)
-    name = Path(file).name if file else ""
+    name = Path(file).name if file else stored_file.rsplit("/", 1)[-1]
     given = bool(reason and reason.strip())
+    if file.strip() and stored_file.strip():
+        return ParameterCheck(
+            client_id,
+            period,
+            name,
+            "file_and_stored_file",
+            "give file (a path on the worker) or stored_file (a key of the store), not both",
+        )
     if override_quota and not given:
         return ParameterCheck(
             client_id,
@@ -188,21 +202,48 @@ def check_load_parameters(
         period = _period(settings, timezone)
     except Exception as exc:  # noqa: BLE001 - the database's problem, not the operator's
         log.warning("could not look client %s up: %s", client_id, exc)
-    found = _file_problem(file)
+    found = _stored_problem(settings, client_id, stored_file) if stored_file else None
+    if not stored_file:
+        found = _file_problem(file)
     if found is not None:
         return ParameterCheck(client_id, period, name, *found)
     return ParameterCheck(client_id, period, name)
 
 
+def _stored_problem(settings: Settings, client_id: str, key: str) -> tuple[str, str] | None:
+    """A ``stored_file`` that is not a key, or not an object of this client in the store."""
+    from orgload.db import tenant
+    from orgload.storage import check_key, open_storage
+
+    try:
+        check_key(key)
+    except ValueError:
+        return "file_not_found", f"stored_file is not a key of the store: {shown(key, 120)}"
+    try:
+        with tenant(client_id):
+            if open_storage(settings).exists(key, client_id=client_id):
+                return None
+    except OSError as exc:  # the store's problem, not the operator's: the load will say
+        log.warning("could not look stored file %s up: %s", shown(key, 120), exc)
+        return None
+    return (
+        "file_not_found",
+        f"no stored file {shown(key, 120)} of client {client_id} in the {settings.storage} store",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RejectionReport:
-    """What a rejected load left in ``outbox/<client_id>/``: its JSON and, when cells were
-    wrong, the annotated workbook; ``counts`` are the data rows read per sheet (None when the
-    file could not be read again)."""
+    """What a rejected load left in ``outbox/<client_id>/`` of the store: its JSON and, when
+    cells were wrong, the annotated workbook (paths in ORGLOAD_HOME's layout; ``keys`` in the
+    store, ``locations`` where they are for people); ``counts`` are the data rows read per
+    sheet (None when the file could not be read again)."""
 
     json_path: Path
     xlsx_path: Path | None
     counts: dict[str, int] | None
+    keys: tuple[str, ...] = ()
+    locations: tuple[str, ...] = ()
 
 
 def write_rejection_report(
@@ -211,31 +252,68 @@ def write_rejection_report(
     """The report of a rejected load for the client admin, as the inbox writes one: the load
     JSON (the admin's own data, unmasked, as in every outbox report) and, when the file has
     cell errors, the annotated workbook. A rejection for ``mass_change`` alone has no cell to
-    mark: no workbook (a clean file gets none)."""
+    mark: no workbook (a clean file gets none). Both go to the configured store, each
+    complete or not at all."""
+    import shutil
+
     from loaders.archive import upload_sha256
+    from orgload.db import tenant
+    from orgload.storage import open_storage, temp_folder
     from service.validation import validate_files
 
     check_client_id(client_id)
-    outbox = settings.home / "outbox" / client_id
-    outbox.mkdir(parents=True, exist_ok=True)
+    store = open_storage(settings)
+    outbox = f"outbox/{client_id}"
     stem = paths[0].stem if len(paths) == 1 else "unidades-personas"
     try:
         sha = upload_sha256(paths)[:8]
     except OSError:
         sha = "unread"
-    json_path = outbox / f"{stem}.{sha}.load.json"
+    json_key = f"{outbox}/{stem}.{sha}.load.json"
     cell_errors = [e for e in result.get("errors") or [] if e.get("code") != "mass_change"]
-    xlsx_path: Path | None = None
+    xlsx_key: str | None = None
     counts: dict[str, int] | None = None
-    if cell_errors:
-        target = outbox / f"{stem}.{sha}.errores.xlsx"
-        try:
-            validated = validate_files(settings, paths, lang=settings.lang, report_path=target)
-            counts = dict(validated.report.counts)
-            xlsx_path = target
-        except (OrgloadError, OSError) as exc:  # the file went away since the load read it
-            log.warning("could not write the annotated workbook of %s: %s", stem, exc)
-    staging = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
-    staging.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    staging.replace(json_path)  # readers never see half a report
-    return RejectionReport(json_path, xlsx_path, counts)
+    with tenant(client_id):
+        if cell_errors:
+            scratch = temp_folder(settings.home)
+            target = scratch / f"{stem}.{sha}.errores.xlsx"
+            try:
+                validated = validate_files(settings, paths, lang=settings.lang, report_path=target)
+                counts = dict(validated.report.counts)
+                with target.open("rb") as source:
+                    xlsx_key = store.put(f"{outbox}/{target.name}", source, client_id=client_id).key
+            except (OrgloadError, OSError) as exc:  # the file went away since the load read it
+                log.warning("could not write the annotated workbook of %s: %s", stem, exc)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        document = json.dumps(result, ensure_ascii=False, indent=2) + "\n"
+        store.put_bytes(json_key, document.encode("utf-8"), client_id=client_id)
+    keys = (json_key, xlsx_key) if xlsx_key else (json_key,)
+    return RejectionReport(
+        settings.home / json_key,
+        settings.home / xlsx_key if xlsx_key else None,
+        counts,
+        keys,
+        tuple(store.location(k) for k in keys),
+    )
+
+
+@contextmanager
+def upload_path(
+    settings: Settings, client_id: str, file: str = "", stored_file: str = ""
+) -> Iterator[Path]:
+    """The upload of a run as a path for the block: ``file`` itself, or a temporary copy of
+    the client's ``stored_file`` under ORGLOAD_HOME/tmp/ (the file itself on a local
+    store), removed afterwards."""
+    if not stored_file:
+        yield Path(file)
+        return
+    from orgload.db import tenant
+    from orgload.storage import open_storage
+
+    check_client_id(client_id)
+    with (
+        tenant(client_id),
+        open_storage(settings).local_copy(stored_file, client_id=client_id) as p,
+    ):
+        yield p

@@ -166,12 +166,34 @@ def load_view(
 def load_archive_files(
     settings: Settings, client_id: str, load_id: int, engine: Engine | None = None
 ) -> list[Path]:
-    """The archived upload of a load of ``client_id``."""
+    """The archived upload of a load of ``client_id``: its files on a local store; from the
+    database, copies under ORGLOAD_HOME/tmp/ that ``service.housekeeping`` removes once an
+    hour old (the caller serves them after this function returns)."""
+    import shutil
+
+    from loaders.archive import archive_key
+    from orgload.storage import LocalStorage, open_storage, temp_folder
+
     check_client_id(client_id)
-    with tenant(client_id), engine_for(settings, engine) as bound, reading(bound) as conn:
-        row = get_load(conn, load_id)
-    if row is None or row["client_id"] != client_id or not row["archive_path"]:
-        raise NotFoundError(f"load {load_id} has no archived file")
+    with tenant(client_id), engine_for(settings, engine) as bound:
+        with reading(bound) as conn:
+            row = get_load(conn, load_id)
+        if row is None or row["client_id"] != client_id or not row["archive_path"]:
+            raise NotFoundError(f"load {load_id} has no archived file")
+        store = open_storage(settings, bound)
+        if not isinstance(store, LocalStorage):
+            key = archive_key(row["archive_path"])
+            keys = store.list_keys(f"{key}/", client_id=client_id) if key else []
+            if not keys:
+                raise NotFoundError(f"load {load_id} has no archived file")
+            folder = temp_folder(settings.home)
+            copies = []
+            for name in keys:
+                target = folder / name.rsplit("/", 1)[-1]
+                with store.open(name, client_id=client_id) as source, target.open("xb") as out:
+                    shutil.copyfileobj(source, out)
+                copies.append(target)
+            return copies
     folder = Path(row["archive_path"])
     archive = (settings.home / "archive").resolve()
     if not folder.resolve().is_relative_to(archive) or not folder.is_dir():

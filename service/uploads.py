@@ -2,12 +2,14 @@
 
 ``receive_upload`` validates the files the web app streamed to a scratch folder, archives an
 upload within the limits (content-addressed, SHA-256, ``loaders.archive``), writes its reports
-(JSON in both languages, the annotated workbook) under ``ORGLOAD_HOME/reports/<client>/<id>/``
-— a path made of a slug and a number, never of a client-supplied name — and records it in
-``web_uploads``. ``preview_upload`` is the dry run, paged field by field; ``confirm_upload``
-queues it; ``apply_upload`` (a worker of the web app, or the ``monthly-load`` deployment)
-runs the load. Staff may queue a rejected or refused load again with ``allow_mass_change``
-or ``override_quota`` and a reason (``authorize_load``).
+(JSON in both languages, the annotated workbook) under the key ``reports/<client>/<id>/`` of
+the configured store (``orgload.storage``: ORGLOAD_HOME's folders, or the database every
+worker and web process reaches) — a key made of a slug and a number, never of a
+client-supplied name — and records it in ``web_uploads``. ``preview_upload`` is the dry
+run, paged field by field; ``confirm_upload`` queues it; ``apply_upload`` (a worker of the
+web app, or the ``monthly-load`` deployment) runs the load. Staff may queue a rejected or
+refused load again with ``allow_mass_change`` or ``override_quota`` and a reason
+(``authorize_load``).
 
 Every function takes the client id of the caller's scope and runs under ``tenant(client_id)``:
 on PostgreSQL the database refuses another client's rows; on SQLite each query filters by it.
@@ -20,6 +22,8 @@ import logging
 import shutil
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +32,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, func, insert, or_, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from loaders.archive import archive_upload
+from loaders.archive import archive_key, archive_upload, archived_files
 from loaders.limits import Limits, refused_by_limits
 from loaders.load import LoadOutcome, LoadRequest
 from loaders.plan import EntityPlan
@@ -41,6 +45,7 @@ from orgload.errors import NotFoundError, RefusedError, UsageError
 from orgload.settings import Lang, Settings
 from orgload.slugs import check_client_id
 from orgload.status import LoadStatus
+from orgload.storage import LocalStorage, Storage, open_storage, temp_folder
 from schemas.report import Issue
 from service.inbox import APPLY_STATUS, is_off_peak, next_off_peak_start
 from service.loads import run_load
@@ -62,6 +67,7 @@ __all__ = [
     "receive_upload",
     "report_file",
     "upload_files",
+    "upload_key",
 ]
 
 Kind = Literal["inserted", "updated", "deactivated"]
@@ -149,7 +155,40 @@ def _upload(row: Any) -> Upload:
 
 
 def reports_folder(settings: Settings, client_id: str, upload_id: int) -> Path:
-    return settings.home / "reports" / check_client_id(client_id) / str(int(upload_id))
+    """Where the reports of an upload are in ORGLOAD_HOME's layout (a local store)."""
+    return settings.home / reports_key(client_id, upload_id)
+
+
+def reports_key(client_id: str, upload_id: int) -> str:
+    """The store's folder of an upload's reports: a slug and a number."""
+    return f"reports/{check_client_id(client_id)}/{int(upload_id)}"
+
+
+def _write_reports(
+    store: Storage,
+    settings: Settings,
+    client_id: str,
+    upload_id: int,
+    documents: dict[str, dict[str, Any]],
+    workbook: Any = None,
+) -> None:
+    """Store the JSON reports of an upload and, with ``workbook`` (a function writing the
+    annotated workbook to a path), the workbook, written to a temporary file first."""
+    folder = reports_key(client_id, upload_id)
+    for language, document in documents.items():
+        store.put_bytes(
+            f"{folder}/report.{language}.json",
+            json.dumps(document, ensure_ascii=False).encode("utf-8"),
+            client_id=client_id,
+        )
+    if workbook is not None:
+        scratch = temp_folder(settings.home)
+        try:
+            workbook(scratch / "report.xlsx")
+            with (scratch / "report.xlsx").open("rb") as source:
+                store.put(f"{folder}/report.xlsx", source, client_id=client_id)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def receive_upload(
@@ -176,10 +215,15 @@ def receive_upload(
             paths, limits=limits, on_date=clock.today(settings, client.timezone)
         )
         report = validated.report
+        store = open_storage(settings, bound)
         archived = None
         if not refused_by_limits(report.issues):
             archived = archive_upload(
-                settings.home / "archive", paths, max_bytes=limits.max_file_bytes
+                settings.home / "archive",
+                paths,
+                max_bytes=limits.max_file_bytes,
+                storage=store,
+                client_id=client_id,
             )
         counts = report.to_dict("es")["counts"]
         name = (display_name or ", ".join(p.name for p in paths))[:500]
@@ -202,16 +246,24 @@ def receive_upload(
                 )
                 .returning(web_uploads.c.id)
             ).scalar_one()
-            folder = reports_folder(settings, client_id, upload_id)
-            folder.mkdir(parents=True, exist_ok=True)
-            for language in ("es", "en"):
-                (folder / f"report.{language}.json").write_text(
-                    json.dumps(report.to_dict(language), ensure_ascii=False), "utf-8"
-                )
-            if report.issues:
-                write_annotated_report(folder / "report.xlsx", validated, lang)
-            row = conn.execute(select(web_uploads).where(web_uploads.c.id == upload_id))
-            return _upload(row.mappings().one())
+        # After the record's commit: the store may be this very database (SQLite has one
+        # writer at a time). Reports that cannot be stored take their record with them.
+        try:
+            _write_reports(
+                store,
+                settings,
+                client_id,
+                upload_id,
+                {language: report.to_dict(language) for language in ("es", "en")},
+                (lambda path: write_annotated_report(path, validated, lang))
+                if report.issues
+                else None,
+            )
+        except BaseException:
+            with bound.begin() as conn:
+                conn.execute(web_uploads.delete().where(web_uploads.c.id == upload_id))
+            raise
+        return get_upload(settings, client_id, upload_id, bound)
 
 
 def get_upload(
@@ -244,14 +296,32 @@ def _archive_path(settings: Settings, client_id: str, upload_id: int, engine: En
         )
 
 
+@contextmanager
 def upload_files(
     settings: Settings, client_id: str, upload_id: int, engine: Engine | None = None
-) -> list[Path]:
-    """The archived files of an upload of ``client_id`` (none when refused by the limits)."""
+) -> Iterator[list[Path]]:
+    """The archived files of an upload of ``client_id`` as paths for the block (none when
+    refused by the limits): the archive's own files on a local store, temporary copies of
+    the database's (removed when the block ends)."""
     folder = _archive_path(settings, client_id, upload_id, engine)
-    if not folder:
+    with (
+        engine_for(settings, engine) as bound,
+        archived_files(
+            settings.home, folder, client_id=client_id, storage=open_storage(settings, bound)
+        ) as files,
+    ):
+        yield files
+
+
+def upload_key(
+    settings: Settings, client_id: str, upload_id: int, engine: Engine | None = None
+) -> list[str]:
+    """The store's keys of an upload's archived files (what a worker anywhere can load)."""
+    folder = archive_key(_archive_path(settings, client_id, upload_id, engine) or "")
+    if folder is None:
         return []
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.is_symlink())
+    with tenant(client_id), engine_for(settings, engine) as bound:
+        return open_storage(settings, bound).list_keys(f"{folder}/", client_id=client_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,8 +341,11 @@ def upload_report(
     settings: Settings, client_id: str, upload_id: int, lang: Lang, engine: Engine | None = None
 ) -> ReportView:
     upload = get_upload(settings, client_id, upload_id, engine)
-    folder = reports_folder(settings, client_id, upload.id)
-    document = json.loads((folder / f"report.{lang}.json").read_text("utf-8"))
+    folder = reports_key(client_id, upload.id)
+    with tenant(client_id), engine_for(settings, engine) as bound:
+        store = open_storage(settings, bound)
+        document = json.loads(store.read_bytes(f"{folder}/report.{lang}.json", client_id=client_id))
+        has_workbook = store.exists(f"{folder}/report.xlsx", client_id=client_id)
     groups: dict[str, list[dict[str, Any]]] = {}
     errors = document["errors"]
     for entry in errors[:ERRORS_SHOWN]:
@@ -284,19 +357,28 @@ def upload_report(
         warnings=document["warnings"][:ERRORS_SHOWN],
         errors_total=len(errors),
         shown=min(len(errors), ERRORS_SHOWN),
-        has_workbook=(folder / "report.xlsx").is_file(),
+        has_workbook=has_workbook,
     )
 
 
 def report_file(
     settings: Settings, client_id: str, upload_id: int, engine: Engine | None = None
 ) -> Path:
-    """The annotated workbook of an upload of ``client_id``."""
+    """The annotated workbook of an upload of ``client_id``: its file on a local store; from
+    the database, a copy under ORGLOAD_HOME/tmp/ that ``service.housekeeping`` removes once
+    it is an hour old (the caller serves it after this function returns)."""
     upload = get_upload(settings, client_id, upload_id, engine)
-    path = reports_folder(settings, client_id, upload.id) / "report.xlsx"
-    if not path.is_file():
-        raise NotFoundError(f"upload {upload_id} has no annotated workbook")
-    return path
+    key = f"{reports_key(client_id, upload.id)}/report.xlsx"
+    with tenant(client_id), engine_for(settings, engine) as bound:
+        store = open_storage(settings, bound)
+        if not store.exists(key, client_id=client_id):
+            raise NotFoundError(f"upload {upload_id} has no annotated workbook")
+        if isinstance(store, LocalStorage):
+            return store.path(key)
+        target = temp_folder(settings.home) / "report.xlsx"
+        with store.open(key, client_id=client_id) as source, target.open("xb") as copy:
+            shutil.copyfileobj(source, copy)
+        return target
 
 
 # --- preview ----------------------------------------------------------------------------------
@@ -407,10 +489,10 @@ def preview_upload(
         cached = _previews.get(key)
     if cached is not None and not fresh:
         return cached
-    files = upload_files(settings, client_id, upload_id, engine)
-    outcome = run_load(
-        settings, LoadRequest(client_id=client_id, paths=files, dry_run=True), engine
-    )
+    with upload_files(settings, client_id, upload_id, engine) as files:
+        outcome = run_load(
+            settings, LoadRequest(client_id=client_id, paths=files, dry_run=True), engine
+        )
     mass = [i for i in outcome.issues if i.code == "mass_change"]
     plan = outcome.plan
     limits = {name: p.deactivation_limit() for name, p in plan.entities.items()} if plan else {}
@@ -513,18 +595,19 @@ def apply_upload(
             return get_upload(settings, client_id, upload_id, bound)
         upload = get_upload(settings, client_id, upload_id, bound)
         try:
-            outcome = run_load(
-                settings,
-                LoadRequest(
-                    client_id=client_id,
-                    paths=upload_files(settings, client_id, upload_id, bound),
-                    allow_mass_change=upload.allow_mass_change,
-                    override_quota=upload.override_quota,
-                    reason=upload.reason,
-                    flow_run_id=flow_run_id,
-                ),
-                bound,
-            )
+            with upload_files(settings, client_id, upload_id, bound) as files:
+                outcome = run_load(
+                    settings,
+                    LoadRequest(
+                        client_id=client_id,
+                        paths=files,
+                        allow_mass_change=upload.allow_mass_change,
+                        override_quota=upload.override_quota,
+                        reason=upload.reason,
+                        flow_run_id=flow_run_id,
+                    ),
+                    bound,
+                )
             values: dict[str, Any] = {
                 "load_id": outcome.load_id,
                 "load_status": outcome.status,
@@ -769,7 +852,9 @@ def authorize_load(
             raise RefusedError(
                 f"load {load_id} was not refused by the quota", code="not_quota_refused"
             )
-        if not load["archive_path"] or not Path(load["archive_path"]).is_dir():
+        folder = archive_key(load["archive_path"] or "")
+        store = open_storage(settings, bound)
+        if folder is None or not store.list_keys(f"{folder}/", client_id=client_id):
             raise NotFoundError(f"load {load_id} has no archived file")
         with bound.begin() as conn:
             upload_id = conn.execute(
@@ -792,15 +877,8 @@ def authorize_load(
                 )
                 .returning(web_uploads.c.id)
             ).scalar_one()
-        folder = reports_folder(settings, client_id, upload_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        for language in ("es", "en"):
-            (folder / f"report.{language}.json").write_text(
-                json.dumps(
-                    {"valid": True, "counts": {}, "errors": [], "warnings": []}, ensure_ascii=False
-                ),
-                "utf-8",
-            )
+        empty = {"valid": True, "counts": {}, "errors": [], "warnings": []}
+        _write_reports(store, settings, client_id, upload_id, {"es": empty, "en": empty})
         return get_upload(settings, client_id, upload_id, bound)
 
 
@@ -821,10 +899,11 @@ def trigger_deployment(
     api_url: str | None = None,
 ) -> bool:
     """Start the ``monthly-load`` deployment for a queued one-file upload (the flow takes one
-    path); returns False when this upload must be applied by the app itself instead.
+    stored file, by its key in the store, so any worker can run it); returns False when this
+    upload must be applied by the app itself instead.
     ``api_url``: the Prefect API the web app is configured with (else Prefect's own setting)."""
-    files = upload_files(settings, client_id, upload_id, engine)
-    if len(files) != 1:
+    keys = upload_key(settings, client_id, upload_id, engine)
+    if len(keys) != 1:
         return False
     upload = get_upload(settings, client_id, upload_id, engine)
     from contextlib import nullcontext
@@ -837,7 +916,7 @@ def trigger_deployment(
             deployment,
             parameters={
                 "client_id": client_id,
-                "file": str(files[0]),
+                "stored_file": keys[0],
                 "allow_mass_change": upload.allow_mass_change,
                 "override_quota": upload.override_quota,
                 "reason": upload.reason or "",

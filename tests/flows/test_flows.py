@@ -93,6 +93,9 @@ def test_failed_apply_fails_the_run_with_exactly_one_incident(
         ({"override_quota": True}, "reason_required"),
         ({"override_quota": True, "reason": "   "}, "reason_required"),
         ({"reason": "no override asked"}, "reason_without_override"),
+        ({"file": "", "stored_file": "uploads/acme/none.xlsx"}, "file_not_found"),
+        ({"file": "", "stored_file": "../etc/passwd"}, "file_not_found"),
+        ({"stored_file": "uploads/acme/none.xlsx"}, "file_and_stored_file"),
     ],
 )
 def test_operator_mistakes_fail_the_run_at_once_with_one_line_and_no_incident(
@@ -243,3 +246,40 @@ def test_incident_sla_watch_is_named_by_its_time_and_runs(client: str) -> None:
     with get_client(sync_client=True) as api:
         run = api.read_flow_run(state.state_details.flow_run_id)
     assert run.name == "sla watch · 2026-12 · 07 Dec 17:00"
+
+
+@pytest.mark.parametrize("storage", ["local", "database"])
+def test_a_run_loads_a_stored_file_named_by_its_key(
+    engine: Engine, client: str, samples: Path, storage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``stored_file``: the upload comes from the store (any worker can run it); a rejected
+    one's reports go back to the store, named in the run's artifacts."""
+    from orgload.db import tenant
+    from orgload.settings import load_settings
+    from orgload.storage import open_storage
+
+    monkeypatch.setenv("ORGLOAD_STORAGE", storage)
+    settings = load_settings()
+    store = open_storage(settings)
+    for name in (NOV, INVALID):
+        with tenant(client), (samples / name).open("rb") as source:
+            store.put(f"uploads/{client}/{name}", source, client_id=client)
+    state = monthly_load(client_id=client, stored_file=f"uploads/{client}/{NOV}", return_state=True)
+    assert state.is_completed()
+    assert state.result()["status"] == "applied"
+    with engine.connect() as conn:
+        record = conn.execute(select(loads).where(loads.c.id == state.result()["load_id"])).one()
+    assert record.file_name == NOV
+    rejected = monthly_load(
+        client_id=client, stored_file=f"uploads/{client}/{INVALID}", return_state=True
+    )
+    assert rejected.name == "Rejected"
+    with tenant(client):
+        reports = store.list_keys(f"outbox/{client}/", client_id=client)
+    assert [k.rsplit(".", 2)[-2] for k in reports] == ["errores", "load"]
+    summary = next(
+        a for a in _artifacts(rejected.state_details.flow_run_id) if a.type == "markdown"
+    )
+    where = "database:outbox/acme/" if storage == "database" else f"{settings.home}/outbox/acme/"
+    assert where in summary.data
+    assert not (settings.home / "tmp").exists() or not list((settings.home / "tmp").iterdir())

@@ -25,15 +25,19 @@ def _leftovers(home: Path, *, age_seconds: float) -> list[Path]:
     staging = home / "archive" / f".incoming.4242.{int(age_seconds)}"
     spooled = home / "spool" / "incidents" / f".INC-0000{int(age_seconds)}.4242.tmp"
     report = home / "outbox" / "acme" / f".organizacion.json.{int(age_seconds)}.tmp"
+    stored = home / "reports" / "acme" / "7" / f".incoming.report.xlsx.4242.{int(age_seconds)}.tmp"
+    copy = home / "tmp" / f"copy.4242.{int(age_seconds)}"  # a stored file's temporary copy
     staging.mkdir(parents=True)
     (staging / "organizacion.xlsx").write_bytes(b"PK half a copy")
-    for path in (spooled, report):
+    copy.mkdir(parents=True)
+    (copy / "organizacion.xlsx").write_bytes(b"PK a copy")
+    for path in (spooled, report, stored):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{half")
     then = time.time() - age_seconds
-    for path in (staging / "organizacion.xlsx", staging, spooled, report):
+    for path in (staging / "organizacion.xlsx", staging, spooled, report, stored, copy):
         os.utime(path, (then, then))
-    return [staging, spooled, report]
+    return [staging, spooled, report, stored, copy]
 
 
 def _keepers(home: Path) -> list[Path]:
@@ -42,6 +46,7 @@ def _keepers(home: Path) -> list[Path]:
         home / "outbox" / "acme" / "organizacion.json",  # a finished report
         home / "spool" / "incidents" / "INC-00000001.json",  # a spooled incident
         home / "inbox" / "acme" / ".organizacion.xlsx.tmp",  # the client's own upload tool
+        home / "reports" / "acme" / "7" / "report.es.json",  # a stored web report
     ]
     for path in kept:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,16 +97,22 @@ def test_a_report_that_cannot_be_written_leaves_no_temporary_file(
     from loaders.validate import validate_upload
     from service import inbox
 
+    settings = Settings(home=full_filesystem)
     folder = full_filesystem / "archive"  # made before the filesystem filled up
     validated = validate_upload([samples / "organizacion_invalida.xlsx"])
     write = {
-        "json": lambda: inbox._write_json(folder / "organizacion.json", {"e": ["x" * 100_000]}),
-        "workbook": lambda: inbox._write_workbook(folder / "r.errores.xlsx", validated, "es"),
+        "json": lambda: inbox._write_json(
+            settings, folder / "acme" / "organizacion.json", {"e": ["x" * 100_000]}
+        ),
+        "workbook": lambda: inbox._write_workbook(
+            settings, folder / "acme" / "r.errores.xlsx", validated, "es"
+        ),
     }[writer]
     with pytest.raises(OSError, match="No space"):
         write()
     gc.collect()
-    assert list(folder.iterdir()) == []
+    written = [p for p in full_filesystem.rglob("*") if p.is_file() and p.name != "filler"]
+    assert written == []
 
 
 def test_an_incident_that_cannot_be_spooled_leaves_no_temporary_file(
