@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from loaders.archive import archive_upload, upload_digest, upload_name
+from loaders.archive import archive_upload, archived_files, upload_digest, upload_name
 from loaders.limits import Limits
 from loaders.load import LoadOutcome, LoadRequest, RevertOutcome, run_revert
 from loaders.load import run_load as run_pipeline
@@ -30,6 +29,7 @@ from orgload.failures import LoadFailure
 from orgload.settings import Settings, ensure_home
 from orgload.slugs import check_client_id
 from orgload.status import LoadStatus
+from orgload.storage import open_storage
 from service.attempts import settle_attempts
 from service.database import connected
 from service.housekeeping import sweep_leftovers
@@ -234,11 +234,17 @@ def replay_incident(
         if client_id is not None and row["client_id"] != check_client_id(client_id):
             raise NotFoundError(f"incident {incident_id} is not an incident of client {client_id}")
         folder = row["diagnostics"].get("archive_path")
-        try:
-            files = sorted(p for p in Path(folder).iterdir() if p.is_file()) if folder else []
-        except OSError:  # the archive folder was moved or removed since
-            files = []
-        if not files:
-            raise NotFoundError(f"incident {incident_id} has no archived file to replay ({folder})")
-        request = LoadRequest(client_id=row["client_id"], paths=files, dry_run=True)
-        return run_load(settings, request, bound)
+        owner = row["client_id"]
+        # wherever it was archived: this worker's folders, or the database (docs/storage.md)
+        with (
+            tenant(owner),
+            archived_files(
+                settings.home, folder, client_id=owner, storage=open_storage(settings, bound)
+            ) as files,
+        ):
+            if not files:
+                raise NotFoundError(
+                    f"incident {incident_id} has no archived file to replay ({folder})"
+                )
+            request = LoadRequest(client_id=owner, paths=files, dry_run=True)
+            return run_load(settings, request, bound)

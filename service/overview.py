@@ -281,3 +281,27 @@ def when(instant: datetime | None) -> str | None:
     """An instant as pages show it: Chile time, ``2026-12-09 14:00``."""
     iso = chile_iso(instant)
     return iso[:16].replace("T", " ") if iso else None
+
+
+DATA_DOCS_KEY = "outbox/_data_docs"  # where quality.suites publishes the Data Docs site
+
+
+def data_docs_page(settings: Settings, path: str, engine: Engine | None = None) -> bytes:
+    """One file of the quality checkpoint's Data Docs site (``index.html`` for a folder), from
+    wherever the site was published: this machine's outbox, or the database, where any worker
+    published it (docs/storage.md). Staff only; a path that is no file of the site is
+    ``NotFoundError``."""
+    from orgload.db import STAFF_OWNER, staff
+    from orgload.storage import check_key, open_storage
+
+    path = path.strip("/") or "index.html"
+    try:
+        key = check_key(f"{DATA_DOCS_KEY}/{path}")
+    except ValueError as exc:
+        raise NotFoundError("data docs") from exc
+    with staff(), engine_for(settings, engine) as bound:
+        store = open_storage(settings, bound)
+        for candidate in (key, f"{key}/index.html"):
+            if store.exists(candidate, client_id=STAFF_OWNER):
+                return store.read_bytes(candidate, client_id=STAFF_OWNER)
+    raise NotFoundError("data docs")

@@ -95,18 +95,17 @@ def revert(ctx: StaffCtx, client_id: str, load_id: int, form: Form) -> Response:
 
 @router.get("/data-docs/{path:path}")
 def data_docs(ctx: StaffCtx, path: str) -> Response:
-    """The Great Expectations Data Docs of the quality checkpoint, to staff only."""
-    from fastapi.responses import FileResponse
+    """The Great Expectations Data Docs of the quality checkpoint, to staff only, from the
+    storage the checkpoint published them to (any worker's, with the database store)."""
+    import mimetypes
 
-    from orgload.errors import NotFoundError
+    from service.overview import data_docs_page
 
-    root = (ctx.settings.home / "outbox" / "_data_docs").resolve()
-    target = (root / (path or "index.html")).resolve()
-    if target.is_dir():
-        target = target / "index.html"
-    if not target.is_relative_to(root) or not target.is_file():
-        raise NotFoundError("data docs")
-    return FileResponse(target)
+    body = data_docs_page(ctx.settings, path)
+    kind = mimetypes.guess_type(path or "index.html")[0] or "text/html"
+    if path.strip("/") and "." not in path.rsplit("/", 1)[-1]:
+        kind = "text/html"  # a folder: its index.html
+    return Response(body, media_type=kind)
 
 
 @router.get("/incidents")

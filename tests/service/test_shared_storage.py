@@ -163,6 +163,36 @@ def test_the_data_docs_are_published_to_the_store_for_staff_only(
     assert b"<html" in page.lower()
 
 
+def test_another_worker_serves_the_data_docs_page_and_replays_a_stored_incident(
+    worker_a: Settings, worker_b: Settings, engine: Engine, samples: Path
+) -> None:
+    """The web's Data Docs route and ``incidents replay`` read what worker A stored, from
+    worker B, whose disk holds none of it."""
+    from quality.suites import check_live_quality
+    from service.loads import replay_incident
+    from service.overview import data_docs_page
+
+    register_client(worker_a, "acme", "Acme", engine=engine)
+    assert run_load(worker_a, LoadRequest("acme", [samples / NOV])).status == "applied"
+    check_live_quality(engine, worker_a, docs_dir=worker_a.home / "outbox" / "_data_docs")
+    assert b"<html" in data_docs_page(worker_b, "", engine).lower()
+    assert data_docs_page(worker_b, "index.html", engine) == data_docs_page(worker_b, "/", engine)
+    from orgload.errors import NotFoundError
+
+    for wrong in ("../../orgload.db", "nada.html", "index.html/.."):
+        with pytest.raises(NotFoundError):
+            data_docs_page(worker_b, wrong, engine)
+
+    rejected = run_load(worker_a, LoadRequest("acme", [samples / INVALID]))
+    assert rejected.status == "rejected"
+    assert rejected.incident is not None
+    replayed = replay_incident(worker_b, rejected.incident["id"], engine)
+    assert replayed.status == "rejected"  # the same file, validated again as a dry run
+    assert replayed.to_dict()["errors"] == rejected.to_dict()["errors"]
+    assert replayed.load_id is None  # a dry run records nothing
+    assert list((worker_b.home / "tmp").iterdir()) == []  # its temporary copy is gone
+
+
 def test_an_inbox_file_scanned_on_one_worker_is_applied_off_peak_by_another(
     worker_a: Settings, worker_b: Settings, engine: Engine, samples: Path
 ) -> None:
