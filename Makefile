@@ -113,10 +113,11 @@ soak: setup ## The crash matrix with many trials per point (minutes; one trial e
 	ORGLOAD_SOAK_TRIALS=$${ORGLOAD_SOAK_TRIALS:-20} $(BIN)/pytest -p no:xdist -q \
 		tests/loaders/test_crash_matrix.py
 
-bench: setup ## Benchmarks against naive baselines (minutes; see docs/performance.md)
+bench: setup ## Benchmarks against naive baselines and the floor (see docs/performance.md)
 	$(BIN)/python bench/bench_validate.py
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_fixed_cost.py
+	$(BIN)/python bench/bench_scale.py
 
 ops-up: setup ## Local Prefect server, work pool, deployments, zombie automation, one worker
 	$(BIN)/python ops/stack.py up

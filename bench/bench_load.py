@@ -73,6 +73,7 @@ from bench_validate import (
     Context,
     Measurement,
     Run,
+    blank_rows_fit,
     check_report,
     describe_machine,
     describe_workbook,
@@ -349,7 +350,8 @@ def ensure_variants(n_people: int, n_units: int) -> tuple[Path, Path, dict[str, 
     cached, the expected changes beside the delta workbook as JSON.
     """
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    stem = f"org_{n_people}p_{n_units}u_{fingerprint_generator()}"
+    blanks = blank_rows_fit(n_people)
+    stem = f"org_{n_people}p_{n_units}u_{fingerprint_generator()}{'' if blanks else '_noblank'}"
     cosmetic = CACHE_DIR / f"{stem}_cosmetic{COSMETIC_SEED}.xlsx"
     delta = CACHE_DIR / f"{stem}_delta_{fingerprint_derivation()}.xlsx"
     expected_path = delta.with_suffix(".json")
@@ -360,7 +362,7 @@ def ensure_variants(n_people: int, n_units: int) -> tuple[Path, Path, dict[str, 
     units, people = build_org(n_people, n_units, BENCH_SEED)
     if not cosmetic.exists():
         partial = cosmetic.with_name(f"{cosmetic.stem}.partial.xlsx")
-        write_xlsx(partial, units, people, seed=COSMETIC_SEED)
+        write_xlsx(partial, units, people, seed=COSMETIC_SEED, blank_rows=blanks)
         partial.replace(cosmetic)
     next_units, next_people = derive_next_month(units, people, DELTA_SEED)
     expected = {
@@ -368,7 +370,7 @@ def ensure_variants(n_people: int, n_units: int) -> tuple[Path, Path, dict[str, 
         "personas": count_changes(people, next_people, "rut"),
     }
     partial = delta.with_name(f"{delta.stem}.partial.xlsx")
-    write_xlsx(partial, next_units, next_people, seed=DELTA_SEED)
+    write_xlsx(partial, next_units, next_people, seed=DELTA_SEED, blank_rows=blanks)
     partial.replace(delta)
     expected_path.write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
     log(f"built in {time.perf_counter() - started:.1f} s")

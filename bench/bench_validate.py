@@ -49,6 +49,7 @@ BAD_FRACTION = 0.01
 CLIENT_ID = "bench"
 TINY_PEOPLE = 30
 TINY_UNITS = 5
+MAX_BLANK_ROWS = 3  # sample_data.generate.pick_blank_positions
 
 MIN_BASELINE_RATIO = 5.0
 MAX_BAD_OVER_VALID = 1.5
@@ -250,6 +251,15 @@ def count_bad_rows(n_people: int) -> int:
     return round(n_people * BAD_FRACTION)
 
 
+def blank_rows_fit(n_people: int) -> bool:
+    """Whether the generator's blank rows (up to three) keep a sheet of ``n_people`` within
+    the default data-row limit, which counts blank rows: 1,000,000 people get none, or the
+    workbook would be refused as ``file_too_large``."""
+    from loaders.limits import Limits
+
+    return n_people + MAX_BLANK_ROWS <= Limits().max_rows
+
+
 def ensure_workbook(n_people: int, n_units: int, *, spoiled: bool) -> Path:
     """Return the cached workbook (valid, or with 1 % bad person rows), generating it if needed.
 
@@ -259,6 +269,9 @@ def ensure_workbook(n_people: int, n_units: int, *, spoiled: bool) -> Path:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     kind = "bad1pct" if spoiled else "valid"
     path = CACHE_DIR / f"org_{n_people}p_{n_units}u_{fingerprint_generator()}_{kind}.xlsx"
+    blanks = blank_rows_fit(n_people)
+    if not blanks:
+        path = path.with_name(f"{path.stem}_noblank.xlsx")
     if path.exists():
         return path
     log(f"generating {path.name} (cached afterwards)")
@@ -267,7 +280,7 @@ def ensure_workbook(n_people: int, n_units: int, *, spoiled: bool) -> Path:
     if spoiled:
         people = corrupt_people(people, count_bad_rows(n_people), BENCH_SEED)
     partial = path.with_name(f"{path.stem}.partial.xlsx")
-    write_xlsx(partial, units, people, seed=BENCH_SEED)
+    write_xlsx(partial, units, people, seed=BENCH_SEED, blank_rows=blanks)
     partial.replace(path)
     log(f"generated in {time.perf_counter() - started:.1f} s")
     return path

@@ -10,10 +10,11 @@ in the ``DO UPDATE SET`` of a changed row: it keeps its stored value. Nothing he
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -43,6 +44,17 @@ from orgload.db import change_log, is_postgres
 # SQLite rows per executemany: the parameter dicts of a whole 100,000-row load at once cost
 # ~150 MB; batches keep memory flat at no measurable cost in time.
 LITE_BATCH = 10_000
+# PostgreSQL: rows per piece of COPY text (one COPY statement is fed piece by piece), and
+# change-log rows per piece built ahead. A whole 1,000,000-person load as one payload was
+# ~190 MB of entity text and ~600 MB of change-log JSON and its COPY text at once.
+COPY_ROWS = 50_000
+LOG_ROWS = 50_000
+LOG_AHEAD = 8  # pieces of change log built ahead while the database takes the entity rows
+# PostgreSQL: from this many deactivations of an entity on, the keys go through a COPYed stage
+# and one UPDATE … FROM (10,000 single-key updates took ~0.5 s of round trips).
+DEACTIVATE_STAGED = 1_000
+
+T = TypeVar("T")
 
 
 Wrote = Callable[[int], None]
@@ -59,25 +71,77 @@ def apply_plan(
     """Write every change of ``plan`` and its change log; the caller commits or rolls back.
     ``wrote`` is told the entity rows written as they are (progress)."""
     told = wrote or _nowhere
-    postgres = is_postgres(conn)
-    # PostgreSQL: the change log's text is built in a worker thread (Arrow's kernels release
-    # the GIL) while the database ingests the entity rows, so the two costs overlap.
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        logs = []
-        for entity in plan.entities.values():
-            columns = _ChangeColumns.of(entity)
-            if postgres:
-                logs.append(worker.submit(_log_columns, load_id, entity.entity, columns))
-                _copy_changes(conn, client_id, load_id, entity, columns, told)
-            else:
-                _upsert_lite(conn, client_id, load_id, entity, told)
+    changes = [(entity, _ChangeColumns.of(entity)) for entity in plan.entities.values()]
+    if not is_postgres(conn):
+        for entity, columns in changes:
+            _upsert_lite(conn, client_id, load_id, entity, columns, told)
             _deactivate(conn, client_id, load_id, entity, told)
-            if not postgres:
-                _insert_log(conn, _log_columns(load_id, entity.entity, columns))
-        for n, built in enumerate(logs):
-            log = built.result()
-            if log is not None:
-                _copy_through_stage(conn, change_log, log, f"log{n}")
+            for piece in _log_pieces(load_id, entity.entity, columns, LITE_BATCH):
+                _insert_log(conn, piece)
+        return
+    # PostgreSQL: the change log is built in a worker thread (Arrow's kernels release the GIL)
+    # a piece at a time while the database takes the entity rows, so the two costs overlap;
+    # at most LOG_AHEAD pieces wait, and the log is COPYed as they come (one stage, in order).
+    pieces = (
+        piece
+        for entity, columns in changes
+        for piece in _log_pieces(load_id, entity.entity, columns, LOG_ROWS)
+    )
+    with _Ahead(pieces, LOG_AHEAD) as log:
+        for entity, columns in changes:
+            _copy_changes(conn, client_id, load_id, entity, columns, told)
+            _deactivate(conn, client_id, load_id, entity, told)
+        first = next(iter(log), None)
+        if first is not None:
+            _copy_pieces_through_stage(conn, change_log, first, log, "log")
+
+
+class _Ahead(Generic[T]):
+    """The items of an iterator, made in a thread of their own at most ``depth`` ahead of
+    their use. Leaving the ``with`` block stops the thread (also when the caller failed)."""
+
+    def __init__(self, items: Iterable[T], depth: int) -> None:
+        self._queue: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(iter(items),), name="orgload-apply-log", daemon=True
+        )
+
+    def __enter__(self) -> Iterator[T]:
+        self._thread.start()
+        return self._items()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self, items: Iterator[T]) -> None:
+        try:
+            for item in items:
+                if not self._put((True, item)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 — handed to the consumer, raised there
+            self._put((False, exc))
+            return
+        self._put((False, None))
+
+    def _put(self, entry: tuple[bool, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def _items(self) -> Iterator[T]:
+        while True:
+            more, item = self._queue.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +158,7 @@ class _ChangeColumns:
     def of(cls, entity: EntityPlan) -> _ChangeColumns:
         key = KEYS[entity.entity]
         return cls(
-            _arrow(key, entity.inserts),
+            entity.new_rows.columns(),
             _arrow(key, entity.updates),
             _arrow(key, entity.before),
             _arrow(key, entity.deactivations),
@@ -155,27 +219,41 @@ def _copy_changes(
 
 
 def _upsert_lite(
-    conn: Connection, client_id: str, load_id: int, entity: EntityPlan, told: Wrote
+    conn: Connection,
+    client_id: str,
+    load_id: int,
+    entity: EntityPlan,
+    columns: _ChangeColumns,
+    told: Wrote,
 ) -> None:
-    """SQLite: new and changed rows in one ``executemany`` upsert."""
+    """SQLite: new and changed rows in ``executemany`` upserts of ``LITE_BATCH`` rows, each
+    batch's parameters made from the Arrow columns only when it is sent."""
     table = TABLES[entity.entity]
     key = KEYS[entity.entity]
-    frame = pd.concat([entity.inserts, entity.updates])
-    if frame.empty:
+    names = [key, *FIELDS[entity.entity]]
+    parts = [part for part in (columns.inserts, columns.updates) if _length(part)]
+    if not parts:
         return
-    rows = frame.rename_axis(key).reset_index()
-    rows.insert(0, "client_id", client_id)
-    rows["active"] = True
-    rows["load_id"] = load_id
+    rows = {
+        name: pa.concat_arrays([pc.cast(part[name], pa.large_string()) for part in parts])
+        for name in names
+    }
+    if "fecha_ingreso" in rows:  # ISO text (validated) → date, as the column stores it
+        rows["fecha_ingreso"] = pc.cast(rows["fecha_ingreso"], pa.date32())
     lite = sqlite_insert(table)
     statement = lite.on_conflict_do_update(
         index_elements=[table.c.client_id, table.c[key]],
         set_={c: lite.excluded[c] for c in _changing(entity)},
     )
-    for start in range(0, len(rows), LITE_BATCH):
-        batch = rows.iloc[start : start + LITE_BATCH]
-        conn.execute(statement, _records(batch))
-        told(len(batch))
+    constant = {"client_id": client_id, "active": True, "load_id": load_id}
+    for start in range(0, _length(rows), LITE_BATCH):
+        batch = {name: values.slice(start, LITE_BATCH).to_pylist() for name, values in rows.items()}
+        records = [
+            {**constant, **dict(zip(batch, row, strict=True))}
+            for row in zip(*batch.values(), strict=True)
+        ]
+        conn.execute(statement, records)
+        told(len(records))
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -193,6 +271,18 @@ def _deactivate(
         return
     table = TABLES[entity.entity]
     key = KEYS[entity.entity]
+    if is_postgres(conn) and len(entity.deactivations) >= DEACTIVATE_STAGED:
+        # one statement, not one per key: the keys are COPYed into a stage and joined
+        stage = _stage_table(conn, table, "gone")
+        keys = arrow_values(entity.deactivations.index).cast(pa.large_string())
+        _copy_arrays(conn, stage.name, {key: keys})
+        conn.execute(
+            update(table)
+            .where(table.c.client_id == client_id, table.c[key] == stage.c[key])
+            .values(active=False, load_id=load_id)
+        )
+        told(len(entity.deactivations))
+        return
     conn.execute(
         update(table)
         .where(table.c.client_id == client_id, table.c[key] == bindparam("k"))
@@ -206,66 +296,52 @@ def _length(columns: dict[str, pa.Array]) -> int:
     return len(next(iter(columns.values())))
 
 
-def _log_columns(
-    load_id: int, entity: str, columns: _ChangeColumns
-) -> dict[str, pa.Array | pa.Scalar] | None:
-    """The change-log rows of one entity: one per change, ``before``/``after`` as JSON
-    documents of the fields (plus ``active`` and ``load_id``, the state a revert restores).
-    None when the entity did not change."""
+def _log_pieces(
+    load_id: int, entity: str, columns: _ChangeColumns, rows: int
+) -> Iterator[dict[str, pa.Array | pa.Scalar]]:
+    """The change-log rows of one entity, ``rows`` at a time: one per change, inserts, then
+    updates, then deactivations, ``before``/``after`` as JSON documents of the fields (plus
+    ``active`` and ``load_id``, the state a revert restores). Nothing when it did not change."""
     key = KEYS[entity]
-    keys: list[pa.Array] = []
-    actions: list[pa.Array] = []
-    befores: list[pa.Array] = []
-    afters: list[pa.Array] = []
 
-    def add(
-        action: pa.Array | str, rows: dict[str, pa.Array], before: pa.Array, after: pa.Array
-    ) -> None:
-        count = _length(rows)
-        if not count:
-            return
-        keys.append(rows[key])
+    def fields(part: dict[str, pa.Array], **extra: pa.Array) -> pa.Array:
+        return json_documents({n: a for n, a in part.items() if n != key} | extra)
+
+    def piece(
+        part: dict[str, pa.Array], action: pa.Array | str, before: pa.Array, after: pa.Array
+    ) -> dict[str, pa.Array | pa.Scalar]:
+        count = _length(part)
         if isinstance(action, str):
             action = pa.array([action] * count, pa.large_string())
-        actions.append(action.cast(pa.large_string()))
-        befores.append(before)
-        afters.append(after)
+        return {
+            "load_id": pa.scalar(load_id, pa.int64()),
+            "entity": pa.scalar(entity, pa.large_string()),
+            "key": part[key],
+            "action": action.cast(pa.large_string()),
+            "before": before,
+            "after": after,
+        }
 
-    nothing = pa.nulls(0, pa.large_string())
-
-    def fields(rows: dict[str, pa.Array], **extra: pa.Array) -> pa.Array:
-        return json_documents({n: a for n, a in rows.items() if n != key} | extra)
-
-    inserted = _length(columns.inserts)
-    add(
-        "insert",
-        columns.inserts,
-        pa.nulls(inserted, pa.large_string()),
-        fields(columns.inserts) if inserted else nothing,
-    )
-    if _length(columns.updates):
+    for part in _slices(columns.inserts, rows):
+        nulls = pa.nulls(_length(part), pa.large_string())
+        yield piece(part, "insert", nulls, fields(part))
+    for part, before in zip(
+        _slices(columns.updates, rows), _slices(columns.before, rows), strict=True
+    ):
         # an inactive key that comes back is a reactivation
-        action = pc.if_else(columns.before["active"], "update", "reactivate")
-        add(action, columns.updates, fields(columns.before), fields(columns.updates))
-    gone = _length(columns.gone)
-    if gone:
-        still_active = pa.array([True] * gone)
-        add(
-            "deactivate",
-            columns.gone,
-            fields(columns.gone, active=still_active),
-            pa.nulls(gone, pa.large_string()),
-        )
-    if not keys:
-        return None
-    return {
-        "load_id": pa.scalar(load_id, pa.int64()),
-        "entity": pa.scalar(entity, pa.large_string()),
-        "key": pa.concat_arrays(keys),
-        "action": pa.concat_arrays(actions),
-        "before": pa.concat_arrays(befores),
-        "after": pa.concat_arrays(afters),
-    }
+        action = pc.if_else(before["active"], "update", "reactivate")
+        yield piece(part, action, fields(before), fields(part))
+    for part in _slices(columns.gone, rows):
+        count = _length(part)
+        still_active = pa.array([True] * count)
+        nulls = pa.nulls(count, pa.large_string())
+        yield piece(part, "deactivate", fields(part, active=still_active), nulls)
+
+
+def _slices(columns: dict[str, pa.Array], rows: int) -> Iterator[dict[str, pa.Array]]:
+    """The rows of some columns, ``rows`` at a time (nothing for no rows; no copy)."""
+    for start in range(0, _length(columns), rows):
+        yield {name: values.slice(start, rows) for name, values in columns.items()}
 
 
 def _insert_log(conn: Connection, log: dict[str, pa.Array | pa.Scalar] | None) -> None:
@@ -303,9 +379,22 @@ def _copy_through_stage(
     """COPY into a temporary stage, then one ``INSERT … SELECT`` into ``table``: PostgreSQL
     refuses COPY into a table under row-level security for the role the application acts as
     (migration 0005), while the insert is checked against the tenant's policy row by row."""
+    _copy_pieces_through_stage(conn, table, columns, (), purpose)
+
+
+def _copy_pieces_through_stage(
+    conn: Connection,
+    table: Table,
+    first: Mapping[str, pa.Array | pa.Scalar],
+    rest: Iterable[Mapping[str, pa.Array | pa.Scalar]],
+    purpose: str,
+) -> None:
+    """``_copy_through_stage`` of rows that come in pieces (all with ``first``'s columns), in
+    one COPY, each piece's text made only when it is sent."""
     stage = _stage_table(conn, table, purpose)
-    _copy_arrays(conn, stage.name, columns)
-    conn.execute(insert(table).from_select(list(columns), select(*(stage.c[c] for c in columns))))
+    names = list(first)
+    _copy_arrays(conn, stage.name, first, rest)
+    conn.execute(insert(table).from_select(names, select(*(stage.c[c] for c in names))))
 
 
 def _stage_table(conn: Connection, table: Table, purpose: str) -> Table:
@@ -322,9 +411,14 @@ def _stage_table(conn: Connection, table: Table, purpose: str) -> Table:
 
 
 def _copy_arrays(
-    conn: Connection, table_name: str, columns: Mapping[str, pa.Array | pa.Scalar]
+    conn: Connection,
+    table_name: str,
+    columns: Mapping[str, pa.Array | pa.Scalar],
+    more: Iterable[Mapping[str, pa.Array | pa.Scalar]] = (),
 ) -> None:
-    """COPY whole columns through the connection's own psycopg cursor, as one text payload."""
+    """COPY whole columns (and then the pieces of ``more``, same columns) through the
+    connection's own psycopg cursor in one statement, as text made ``COPY_ROWS`` rows at a
+    time: the text of a whole load never exists at once."""
     from psycopg import sql
 
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
@@ -332,7 +426,22 @@ def _copy_arrays(
     )
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        copy.write(copy_payload(list(columns.values())))
+        for piece in _chain_one(columns, more):
+            values = list(piece.values())
+            arrays = [v for v in values if not isinstance(v, pa.Scalar)]
+            count = len(arrays[0]) if arrays else 1
+            for start in range(0, count, COPY_ROWS):
+                part = [
+                    v if isinstance(v, pa.Scalar) else v.slice(start, COPY_ROWS) for v in values
+                ]
+                copy.write(copy_payload(part))
+
+
+def _chain_one(
+    first: Mapping[str, pa.Array | pa.Scalar], more: Iterable[Mapping[str, pa.Array | pa.Scalar]]
+) -> Iterator[Mapping[str, pa.Array | pa.Scalar]]:
+    yield first
+    yield from more
 
 
 def revert_changes(conn: Connection, client_id: str, load_id: int) -> dict[str, dict[str, int]]:

@@ -38,11 +38,51 @@ PREVIEW_ROWS = 5
 
 
 @dataclass(slots=True)
+class NewRows:
+    """The rows a plan inserts, as positions in the normalized upload: no copy of them is
+    made until asked for. ``columns`` gives the key and fields as Arrow text (what the apply
+    writes: a first load of 1,000,000 people never becomes 9 million Python strings);
+    ``frame`` the plan frame of object columns that pages and previews read."""
+
+    upload: pd.DataFrame
+    keys: pd.Series
+    positions: np.ndarray
+    fields: list[str]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def columns(self) -> dict[str, pa.Array]:
+        """The key, then each field, as Arrow text (shared with the upload when the rows are
+        all of it, in order, as on a first load)."""
+        everything = len(self.positions) == len(self.upload) and bool(
+            len(self.positions) == 0
+            or (self.positions[0] == 0 and np.all(np.diff(self.positions) == 1))
+        )
+        take = None if everything else pa.array(self.positions)
+        result: dict[str, pa.Array] = {}
+        named = [(str(self.keys.name), self.keys), *((f, self.upload[f]) for f in self.fields)]
+        for name, values in named:
+            array = arrow(values)
+            result[name] = array if take is None else array.take(take)
+        return result
+
+    def first_keys(self, count: int) -> list[Any]:
+        """The keys of the first ``count`` rows, as ``list(frame().index[:count])``."""
+        return list(pd.Index(self.keys.take(self.positions[:count]).to_numpy(object)))
+
+    def frame(self) -> pd.DataFrame:
+        return _rows(self.upload, self.keys, self.positions, self.fields)
+
+
+@dataclass(slots=True)
 class EntityPlan:
-    """What a load does to one entity. Frames are indexed by key with the entity's fields."""
+    """What a load does to one entity. Frames are indexed by key with the entity's fields;
+    the inserted rows are only made a frame when read (``inserts``): the apply writes them
+    from ``new_rows``' Arrow columns."""
 
     entity: str
-    inserts: pd.DataFrame
+    new_rows: NewRows
     updates: pd.DataFrame
     before: pd.DataFrame  # current values (and ``active``) of the rows in ``updates``
     deactivations: pd.DataFrame  # current values of the rows to deactivate
@@ -56,6 +96,15 @@ class EntityPlan:
     headers: dict[str, str] = field(default_factory=dict)  # column → header as written
     # Active rows whose identifying fields (``IDENTITY``: names or e-mail) would change.
     reidentified: int = 0
+    _inserts: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def inserts(self) -> pd.DataFrame:
+        """The inserted rows as a plan frame (object columns, ``None`` when missing), made on
+        first use."""
+        if self._inserts is None:
+            self._inserts = self.new_rows.frame()
+        return self._inserts
 
     @property
     def reactivated(self) -> int:
@@ -63,7 +112,7 @@ class EntityPlan:
 
     def counts(self) -> dict[str, int]:
         return {
-            "inserted": len(self.inserts),
+            "inserted": len(self.new_rows),
             "updated": len(self.updates),
             "deactivated": len(self.deactivations),
             "unchanged": self.unchanged,
@@ -71,7 +120,7 @@ class EntityPlan:
 
     @property
     def empty(self) -> bool:
-        return not (len(self.inserts) or len(self.updates) or len(self.deactivations))
+        return not (len(self.new_rows) or len(self.updates) or len(self.deactivations))
 
     def deactivation_limit(self) -> int:
         """More deactivations (or blanked values of one column) than this is a mass change:
@@ -92,7 +141,7 @@ class EntityPlan:
                 fields["active"] = [False, True]
             changed.append({"key": key, "fields": fields})
         return {
-            "inserted": list(self.inserts.index[:rows]),
+            "inserted": self.new_rows.first_keys(rows),
             "updated": changed,
             "deactivated": list(self.deactivations.index[:rows]),
         }
@@ -204,7 +253,7 @@ def plan_entity(
         updates[name] = pd.Series(before[name].to_numpy(object), updates.index, dtype=object)
     return EntityPlan(
         entity=entity,
-        inserts=_rows(upload, new_keys, np.flatnonzero(~known), fields),
+        new_rows=NewRows(upload, new_keys, np.flatnonzero(~known), fields),
         updates=updates,
         before=before,
         deactivations=_rows(current, old_keys, gone, fields).assign(load_id=load_ids[gone]),

@@ -68,6 +68,9 @@ LABEL_CHARS = 80
 # Rows turned into columns at a time: a million cells never exist as Python objects at once,
 # which keeps the peak memory low and the cyclic garbage collector's passes cheap.
 CHUNK_ROWS = 500
+# Cells that are not all text (dates, numbers) are converted together, but no more than this
+# many of a column wait as Python objects (at 1,000,000 rows a date column would be ~80 MB).
+SETTLE_CELLS = 65_536
 # The header may be below title rows, within the first rows of a sheet (SPEC §1).
 HEADER_SEARCH_ROWS = 10
 KNOWN_HEADERS = frozenset(key for lookup in COLUMN_LOOKUP.values() for key in lookup)
@@ -341,13 +344,21 @@ def read_grid(rows: Iterable[Sequence[Any]], count: int) -> Grid:
     if not wanted:
         return Grid(count, header, header_row=header_row)
     chunks: dict[int, list[pa.Array | Sequence[Any]]] = {j: [] for j in wanted}
+    unsettled = dict.fromkeys(wanted, 0)  # cells of each column kept as Python objects
     data_rows = 0
     for block in _blocks(iterator):
         data_rows += len(block)
         cells = list(zip_longest(*block, fillvalue=""))  # the block's columns
         for j in wanted:
-            chunks[j].append(_text_or_cells(cells[j]) if j < len(cells) else _blanks(len(block)))
-    columns = {j: _column(parts) for j, parts in chunks.items()}
+            chunk = _text_or_cells(cells[j]) if j < len(cells) else _blanks(len(block))
+            chunks[j].append(chunk)
+            if not isinstance(chunk, pa.Array):
+                unsettled[j] += len(chunk)
+                if unsettled[j] >= SETTLE_CELLS:
+                    _settle(chunks[j])
+                    unsettled[j] = 0
+    # Each column's chunks are let go as soon as it is one array: the grid never exists twice.
+    columns = {j: _column(chunks.pop(j)) for j in wanted}
     return Grid(count, header, columns, data_rows, header_row)
 
 
@@ -362,6 +373,12 @@ def _text_or_cells(values: Sequence[Any]) -> pa.Array | Sequence[Any]:
 
 def _column(chunks: list[pa.Array | Sequence[Any]]) -> pa.Array:
     """One column from its chunks, converting the ones not yet text all at once."""
+    _settle(chunks)
+    return pa.concat_arrays(chunks) if chunks else _blanks(0)
+
+
+def _settle(chunks: list[pa.Array | Sequence[Any]]) -> None:
+    """Turn the chunks of a column not yet text into text, all at once, in place."""
     pending = [chunk for chunk in chunks if not isinstance(chunk, pa.Array)]
     if pending:
         texts = text_array(list(chain.from_iterable(pending)))
@@ -369,7 +386,6 @@ def _column(chunks: list[pa.Array | Sequence[Any]]) -> pa.Array:
         for i, chunk in enumerate(chunks):
             if not isinstance(chunk, pa.Array):
                 chunks[i], start = texts.slice(start, len(chunk)), start + len(chunk)
-    return pa.concat_arrays(chunks) if chunks else _blanks(0)
 
 
 def _blocks(rows: Iterator[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:

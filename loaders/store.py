@@ -233,13 +233,16 @@ def _fetch_packed(
         join(cast(cast(rows.c.active, Integer), String), ""),
         join(cast(rows.c.load_id, String), ","),
     ]
-    row = conn.execute(select(*aggregates)).one()
+    row = list(conn.execute(select(*aggregates)).one())
     count = int(row[0])
     if not count:
         return _empty(columns)
     arrays = []
     for i in range(len(texts)):
-        array = _unpack(row[2 + 2 * i].encode("utf-8"), count, int(row[1 + 2 * i]))
+        # each packed column is let go once cut (~15 MB of text per column at 1,000,000 rows)
+        packed, row[2 + 2 * i] = row[2 + 2 * i], None
+        array = _unpack(packed.encode("utf-8"), count, int(row[1 + 2 * i]))
+        del packed
         if array is None:
             return None
         arrays.append(array)

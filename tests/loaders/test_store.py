@@ -397,3 +397,58 @@ def test_plan_entity_equals_a_dictionary_diff(seed: int) -> None:
     assert plan.active_before == expected["active_before"]
     assert plan.before["active"].dtype == bool
     assert plan.deactivations["load_id"].dtype == "int64"
+
+
+def _log_of(conn: Connection, load_id: int) -> list[tuple[Any, ...]]:
+    from sqlalchemy import select
+
+    from orgload.db import change_log
+
+    rows = conn.execute(
+        select(change_log.c.entity, change_log.c.key, change_log.c.action)
+        .add_columns(change_log.c.before, change_log.c.after)
+        .where(change_log.c.load_id == load_id)
+        .order_by(change_log.c.id)
+    ).all()
+    return [tuple(row) for row in rows]
+
+
+def test_apply_in_small_pieces_writes_what_one_piece_writes(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loaders.apply as apply
+
+    stored = [_person(1000 + i, cargo=f"Cargo {i}", active=i % 7 != 0) for i in range(300)]
+    with engine.begin() as conn:
+        for client in ("whole", "pieces"):
+            _store(conn, client, {UNIDADES: [_unit("U0"), _unit("U1")], PERSONAS: stored})
+    with engine.connect() as conn:
+        current = {entity: fetch_current(conn, "whole", entity) for entity in ENTITIES}
+    uploads = {
+        entity: frame.drop(columns=["active", "load_id"]).reset_index()
+        for entity, frame in current.items()
+    }
+    personas = uploads[PERSONAS].iloc[:200].copy()  # the last 100 are deactivated
+    personas.loc[personas.index[50:90], "cargo"] = "Otro\tcargo"  # updated, with an escape
+    hired = personas.iloc[:60].assign(
+        rut=[rut(5000 + i) for i in range(60)], email=[f"n{i}@empresa.cl" for i in range(60)]
+    )
+    uploads[PERSONAS] = pd.concat([personas, hired], ignore_index=True).astype("str")
+    plan = plan_changes(uploads, current)
+    assert plan.counts()[PERSONAS]["deactivated"] > 50
+    monkeypatch.setattr(apply, "DEACTIVATE_STAGED", 10**9)  # one update per key
+    with engine.begin() as conn:
+        apply_plan(conn, "whole", 11, plan)
+    for name, value in (("COPY_ROWS", 7), ("LOG_ROWS", 11), ("LOG_AHEAD", 2)):
+        monkeypatch.setattr(apply, name, value)
+    monkeypatch.setattr(apply, "DEACTIVATE_STAGED", 1)  # through a stage (PostgreSQL)
+    with engine.begin() as conn:
+        apply_plan(conn, "pieces", 12, plan)
+    with engine.connect() as conn:
+        for entity in ENTITIES:
+            whole, pieces = (fetch_current(conn, c, entity) for c in ("whole", "pieces"))
+            assert_frame_equal(pieces.assign(load_id=pieces["load_id"].replace(12, 11)), whole)
+        assert _log_of(conn, 12) == _log_of(conn, 11)
+        assert len(_log_of(conn, 11)) == sum(
+            c["inserted"] + c["updated"] + c["deactivated"] for c in plan.counts().values()
+        )
