@@ -704,9 +704,10 @@ def apply_step(client_id: str, path: Path, profile: Path | None) -> int:
             sys.path.insert(0, entry)
     import loaders
     from loaders.apply import apply_plan
+    from loaders.current import fetch_current
     from loaders.limits import Limits
     from loaders.plan import ENTITIES, plan_changes
-    from loaders.store import data_version, fetch_current, get_client, insert_load
+    from loaders.store import data_version, get_client, insert_load
     from loaders.validate import validate_upload
     from orgload import clock
     from orgload.clock import period_of

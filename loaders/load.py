@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine
 
 from loaders.apply import apply_plan, revert_changes
 from loaders.archive import archive_upload, upload_digest, upload_name
+from loaders.current import fetch_current
 from loaders.limits import Limits, refused_by_limits
 from loaders.plan import ENTITIES, Plan, mass_change_issues, plan_changes
 from loaders.progress import Progress, Step
@@ -43,7 +44,6 @@ from loaders.store import (
     Client,
     attempt_owner,
     data_version,
-    fetch_current,
     find_applied_by_sha,
     get_client,
     get_load,

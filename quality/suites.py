@@ -33,7 +33,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from loaders.store import KEYS, fetch_current, get_client, list_clients
+from loaders.current import fetch_current
+from loaders.store import KEYS, get_client, list_clients
 from orgload import clock
 from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from orgload.db import is_postgres, reachable, reading

@@ -17,7 +17,8 @@ import pandas as pd
 from openpyxl import Workbook
 from sqlalchemy import Connection
 
-from loaders.store import KEYS, fetch_current
+from loaders.current import fetch_current
+from loaders.store import KEYS
 from loaders.writers.inert import cell_value, column_cells, csv_text
 from orgload.columns import SHEETS
 

@@ -15,9 +15,10 @@ import openpyxl
 import pytest
 from sqlalchemy import Engine, select
 
+from loaders.current import fetch_current
 from loaders.load import run_revert
 from loaders.plan import mass_change_issues, plan_changes
-from loaders.store import add_client, fetch_current
+from loaders.store import add_client
 from loaders.writers.export import current_frames, export_xlsx
 from orgload.columns import PERSONAS, UNIDADES
 from orgload.db import change_log, incidents, people, units

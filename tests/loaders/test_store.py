@@ -19,18 +19,16 @@ from pandas.testing import assert_frame_equal
 from sqlalchemy import Connection, Engine, insert
 
 from loaders.apply import apply_plan
-from loaders.plan import plan_changes, plan_entity
-from loaders.store import (
-    FIELDS,
-    KEYS,
+from loaders.current import (
     NULL_MARK,
     SEPARATOR,
     _current_select,
     _fetch_packed,
-    add_client,
     fetch_current,
     fetch_current_rows,
 )
+from loaders.plan import plan_changes, plan_entity
+from loaders.store import FIELDS, KEYS, add_client
 from orgload.columns import PERSONAS, SHEETS, UNIDADES
 from orgload.db import people, units
 from orgload.settings import Settings

@@ -16,8 +16,9 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from cli.app import app
+from loaders.current import fetch_current
 from loaders.inert import is_formula_like
-from loaders.store import add_client, fetch_current
+from loaders.store import add_client
 from loaders.writers.export import current_frames, export_csv, export_xlsx
 from orgload.columns import PERSONAS, UNIDADES
 from orgload.settings import Settings
