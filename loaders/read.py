@@ -45,6 +45,7 @@ from loaders.limits import (
     UnreadableUploadError,
     check_expansion,
     check_file,
+    csv_records,
     open_regular,
     open_zip,
     read_file,
@@ -788,6 +789,10 @@ def _worksheet_grid(sheet: python_calamine.CalamineSheet, limits: Limits) -> Gri
 
 
 def _csv_grid(sheet_name: str, data: bytes, label: str, limits: Limits) -> Grid:
+    # too many rows: refused from the bytes, before a million rows are split into cells
+    records = csv_records([data])
+    if records is not None and records - 1 > limits.max_rows:
+        return Grid(records)
     rows = parse_csv(data, label, limits)
     if len(rows) - 1 > limits.max_rows:  # the reader stopped there: count the lines instead
         return Grid(_lines(data))

@@ -172,3 +172,19 @@ def test_a_sheet_declaring_rows_within_the_limit_is_still_scanned(tmp_path: Path
     with pytest.raises(UnreadableUploadError) as caught:
         inspect_workbook(path, LIMITS)
     assert caught.value.issue.key == "file_too_large/range"
+
+
+def test_the_reader_refuses_a_csv_over_the_limit_without_splitting_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``orgload load`` and the flows read without the precheck: the reader counts the
+    records before it parses (a million rows split into cells took 3.4 s and 1.2 GB)."""
+    import loaders.read
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the CSV was parsed")
+
+    path = tmp_path / "unidades.csv"
+    path.write_text(csv_sheet(51), encoding="utf-8")
+    monkeypatch.setattr(loaders.read, "parse_csv", never)
+    assert reader_refusal([path]) == [("file_too_large", "file_too_large/rows", UNIDADES, 51)]
