@@ -128,7 +128,7 @@ def quota(client: ClientId, as_json: AsJson = False, lang: LangOption = None) ->
     config = settings()
     chosen = language(config, lang)
     client_id(client)  # before the database is opened
-    from service.loads import client_quota
+    from service.history import client_quota
 
     status = client_quota(config, client, database(config))
     if as_json:
@@ -153,7 +153,7 @@ def history(client: ClientId, as_json: AsJson = False, lang: LangOption = None) 
     config = settings()
     chosen = language(config, lang)
     client_id(client)  # before the database is opened
-    from service.loads import client_history
+    from service.history import client_history
 
     entries = client_history(config, client, database(config)).to_dict()
     if as_json:

@@ -142,3 +142,20 @@ def test_load_of_a_one_row_file_imports_neither_prefect_nor_openpyxl(
     assert not modules & ELSEWHERE
     if database_url.startswith("sqlite"):
         assert "psycopg" not in modules
+
+
+@pytest.mark.usefixtures("database_url")
+def test_quota_history_and_clients_list_import_no_data_library(tmp_path: Path) -> None:
+    """Commands that only read records need neither the pipeline nor pandas, pyarrow or
+    numpy (issue 15: no library where a command does not need it)."""
+    _, added = imported(tmp_path, "clients", "add", "acme", "--name", "ACME")
+    assert added.returncode == 0, added.stderr
+    for command in (
+        ["quota", "--client", "acme", "--json"],
+        ["history", "--client", "acme", "--json"],
+        ["clients", "list"],
+    ):
+        modules, run = imported(tmp_path, *command)
+        assert run.returncode == 0, (command, run.stderr)
+        assert "sqlalchemy" in modules  # it does read the database
+        assert not modules & ({"pandas", "pandera", "pyarrow", "numpy"} | ELSEWHERE), command
