@@ -118,6 +118,8 @@ bench: setup ## Benchmarks against naive baselines and the floor (see docs/perfo
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_fixed_cost.py
 	$(BIN)/python bench/bench_scale.py
+	$(BIN)/python bench/bench_refusals.py
+	$(BIN)/python bench/bench_concurrent.py
 
 ops-up: setup ## Local Prefect server, work pool, deployments, zombie automation, one worker
 	$(BIN)/python ops/stack.py up
