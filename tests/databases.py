@@ -37,3 +37,26 @@ def postgres_database(admin: Engine, template: str | None = None) -> Iterator[st
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database on the tests' server (its URL), dropped afterwards;
+    when the server cannot be reached the test skips, or fails in CI (``CI=true``)."""
+    import pytest
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server here"
+        admin.dispose()
+        if IN_CI:
+            pytest.fail(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    try:
+        with postgres_database(admin) as url:
+            yield url
+    finally:
+        admin.dispose()

@@ -40,13 +40,13 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select
 
 from loaders.store import add_client
 from orgload.clock import period_of
 from orgload.db import incidents, loads, people, units
 from orgload.migrate import upgrade
-from tests.databases import IN_CI, PG_URL, postgres_database
+from tests.databases import IN_CI, new_postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -237,29 +237,11 @@ def assert_no_data_change(before: dict[str, list[Any]], after: dict[str, list[An
     )
 
 
-@contextmanager
-def _postgres_database() -> Iterator[str]:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server here"
-        admin.dispose()
-        if IN_CI:
-            pytest.fail(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    try:
-        with postgres_database(admin) as url:
-            yield url
-    finally:
-        admin.dispose()
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def target(request: pytest.FixtureRequest, stack: Stack) -> Iterator[Target]:
-    with _postgres_database() if request.param == "postgres" else _nothing() as pg_url:
+    with new_postgres_database() if request.param == "postgres" else _nothing() as pg_url:
         url = pg_url or stack.env["ORGLOAD_DATABASE_URL"]
         engine = create_engine(url)
         if pg_url:

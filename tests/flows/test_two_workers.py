@@ -22,14 +22,14 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select
 
 from loaders.store import add_client
 from orgload.db import loads, make_engine, people, stored_objects, tenant
 from orgload.migrate import upgrade
 from orgload.settings import Settings
 from orgload.storage import DatabaseStorage
-from tests.databases import IN_CI, PG_URL, postgres_database
+from tests.databases import new_postgres_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -62,20 +62,8 @@ def _stack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server here"
-        admin.dispose()
-        if IN_CI:
-            pytest.fail(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    try:
-        with postgres_database(admin) as url:
-            yield url
-    finally:
-        admin.dispose()
+    with new_postgres_database() as url:
+        yield url
 
 
 def _kill_leftovers(homes: list[Path]) -> None:
