@@ -61,6 +61,7 @@ from orgload.failures import LoadFailure
 from orgload.settings import Settings
 from orgload.stages import reached
 from orgload.status import RUNNING, LoadStatus, exit_code
+from orgload.storage import open_storage
 from schemas.messages import Lang
 from schemas.report import Issue
 
@@ -279,7 +280,11 @@ def _run_validated(
     if not (request.dry_run or refused_by_limits(validated.report.issues)):
         try:
             archived = archive_upload(
-                settings.home / "archive", request.paths, max_bytes=limits.max_file_bytes
+                settings.home / "archive",
+                request.paths,
+                max_bytes=limits.max_file_bytes,
+                storage=open_storage(settings, engine),  # this load's, on its engine
+                client_id=client.id,
             )
         except OSError as exc:  # a full or read-only file store: nothing is applied
             archive_error = exc

@@ -78,6 +78,20 @@ def test_a_load_archives_in_the_database_and_another_worker_reads_it(
     assert [(p.name, p.read_bytes()) for p in downloads] == [(NOV, (samples / NOV).read_bytes())]
 
 
+def test_a_worker_whose_home_is_not_the_environments_archives_in_the_database_too(
+    worker_a: Settings, worker_b: Settings, engine: Engine, samples: Path
+) -> None:
+    """The store comes from the load's own settings, not from the environment: worker B
+    (another home than ORGLOAD_HOME) archives in the database, never on its disk."""
+    register_client(worker_b, "acme", "Acme", engine=engine)
+    outcome = run_load(worker_b, LoadRequest("acme", [samples / NOV]), engine)
+    assert outcome.status == "applied"
+    with engine.connect() as conn:
+        sha = conn.execute(select(loads.c.sha256).where(loads.c.id == outcome.load_id)).scalar()
+    assert _keys(engine) == [("acme", f"archive/{sha[:2]}/{sha}/{NOV}")]
+    assert not (worker_b.home / "archive").exists()
+
+
 def test_a_rejection_report_is_stored_and_read_back_by_another_worker(
     worker_a: Settings, worker_b: Settings, engine: Engine, samples: Path
 ) -> None:
