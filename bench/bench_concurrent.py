@@ -42,6 +42,7 @@ from bench_validate import (
     VENV_BIN,
     describe_machine,
     ensure_workbook,
+    read_launch,
 )
 
 NOW = "2026-11-10T10:00:00-03:00"
@@ -115,12 +116,12 @@ def one_round(n: int, workbook: Path, dbs: PgDatabases, base: dict[str, str]) ->
         sampler.join()
         loads = []
         for result, output in zip(results, outputs, strict=True):
-            seconds, rss_kib, code = result.read_text().split()
+            launch = read_launch(result.read_text())
             result.unlink()
             status = json.loads(output or b"{}").get("status")
             loads.append(
-                {"seconds": float(seconds), "rss_mb": int(rss_kib) / 1024, "exit": int(code),
-                 "status": status}
+                {"seconds": launch.seconds, "rss_mb": launch.maxrss_kib / 1024,
+                 "exit": launch.exit_code, "status": status}
             )  # fmt: skip
         for home in homes:
             subprocess.run(["rm", "-rf", str(home)], check=False)

@@ -28,23 +28,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_validate import LAUNCHER_CODE, read_launch
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 PACKAGES = ("cli", "loaders", "schemas", "orgload", "service", "quality", "support")
 MAIN_CODE = 'import sys; sys.argv[0] = "orgload"; from cli.app import main; main()'
-# bench_validate's launcher, plus the child's CPU time (user + system, all its threads): on a
-# machine others load, CPU time drifts less than wall time
-LAUNCHER_CODE = """
-import os, sys, time
-started = time.perf_counter()
-pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
-_, status, usage = os.wait4(pid, 0)
-seconds = time.perf_counter() - started
-code = os.waitstatus_to_exitcode(status)
-with open(sys.argv[1], "w") as result:
-    result.write(f"{seconds} {usage.ru_maxrss} {code} {usage.ru_utime + usage.ru_stime}")
-sys.exit(code if 0 <= code < 256 else 1)
-"""
 
 
 def compile_tree(tree: Path, cache: Path) -> None:
@@ -67,8 +56,8 @@ def run(tree: Path, cache: Path, home: Path, files: list[str]) -> tuple[float, f
         command = [str(PYTHON), "-I", "-S", "-c", LAUNCHER_CODE, result.name]
         command += [str(PYTHON), "-P", "-c", MAIN_CODE, "validate", "--client", "bench", *files]
         subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        seconds, rss_kib, code, cpu = result.read().split()
-    return float(seconds), int(rss_kib) / 1024, int(code), float(cpu)
+        launch = read_launch(result.read())
+    return launch.seconds, launch.maxrss_kib / 1024, launch.exit_code, launch.cpu_seconds
 
 
 def quartiles(values: list[float]) -> tuple[float, float]:

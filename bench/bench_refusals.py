@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_validate import (
     BENCH_DIR,
+    BOMB_CONTENT_TYPES,
+    BOMB_ROOT_RELS,
     CACHE_DIR,
     CLIENT_ID,
     VENV_BIN,
@@ -51,26 +53,14 @@ MAX_RSS_MB = 100.0
 OVER_ROWS = 1_000_001  # one data row over the default limit (the header is not counted)
 OVER_MB = 120  # over the default 100 MB file limit
 
-CONTENT_TYPES = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" '
-    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-    '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" '
-    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet1.xml" '
-    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+# the bomb's package parts (bench_validate), with a second worksheet
+CONTENT_TYPES = BOMB_CONTENT_TYPES.replace(
+    "</Types>",
     '<Override PartName="/xl/worksheets/sheet2.xml" '
     'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-    "</Types>"
+    "</Types>",
 )
-ROOT_RELS = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-    'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
-)
+ROOT_RELS = BOMB_ROOT_RELS
 WORKBOOK = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '

@@ -71,6 +71,7 @@ from bench_load import (
 from bench_validate import (
     BENCH_DIR,
     CACHE_DIR,
+    LAUNCHER_CODE,
     TINY_PEOPLE,
     TINY_UNITS,
     VENV_BIN,
@@ -81,23 +82,12 @@ from bench_validate import (
     last_message,
     log,
     parse_report,
+    read_launch,
 )
 
 UNITS = 5_000
 SIZES = (100_000, 500_000, 1_000_000)
 MB = 1024.0
-# os.wait4 of the command: wall, CPU (user + system) and peak RSS of the child alone
-LAUNCHER_CODE = """
-import os, sys, time
-started = time.perf_counter()
-pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
-_, status, usage = os.wait4(pid, 0)
-seconds = time.perf_counter() - started
-code = os.waitstatus_to_exitcode(status)
-with open(sys.argv[1], "w") as result:
-    result.write(f"{seconds} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss} {code}")
-sys.exit(code if 0 <= code < 256 else 1)
-"""
 # The rows of the workbook as COPY text (made once per workbook, unmeasured): exactly the entity
 # rows a first load writes, normalized by orgload itself, with the columns an entity table adds.
 ROWS_CODE = """
@@ -221,11 +211,16 @@ def run_child(command: list[str], env: dict[str, str], timeout: float) -> Child:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             raise
-        seconds, cpu, maxrss_kib, code = result.read().split()
+        launch = read_launch(result.read())
         out.seek(0)
         err.seek(0)
         return Child(
-            float(seconds), float(cpu), int(maxrss_kib) / MB, int(code), out.read(), err.read()
+            launch.seconds,
+            launch.cpu_seconds,
+            launch.maxrss_kib / MB,
+            launch.exit_code,
+            out.read(),
+            err.read(),
         )
 
 

@@ -57,7 +57,9 @@ MAX_RSS_MB = 500.0
 MAX_BOMB_EXTRA_SECONDS = 1.0
 MAX_BOMB_RSS_MB = 100.0
 
-# spawns argv[2:], waits for it, writes "seconds maxrss_kib exit_code" to argv[1], exits alike
+# The launcher every benchmark runs its children through: spawns argv[2:], waits for it with
+# os.wait4, writes "seconds maxrss_kib exit_code cpu_seconds" (CPU: user + system, all the
+# child's threads) to argv[1], exits alike. Read back with ``read_launch``.
 LAUNCHER_CODE = """
 import os, sys, time
 started = time.perf_counter()
@@ -66,9 +68,26 @@ _, status, usage = os.wait4(pid, 0)
 seconds = time.perf_counter() - started
 code = os.waitstatus_to_exitcode(status)
 with open(sys.argv[1], "w") as result:
-    result.write(f"{seconds} {usage.ru_maxrss} {code}")
+    result.write(f"{seconds} {usage.ru_maxrss} {code} {usage.ru_utime + usage.ru_stime}")
 sys.exit(code if 0 <= code < 256 else 1)
 """
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What the launcher wrote of one child: wall seconds, peak RSS, exit code, CPU seconds."""
+
+    seconds: float
+    maxrss_kib: int
+    exit_code: int
+    cpu_seconds: float
+
+
+def read_launch(text: str) -> Launch:
+    seconds, maxrss_kib, exit_code, cpu = text.split()
+    return Launch(float(seconds), int(maxrss_kib), int(exit_code), float(cpu))
+
+
 BASELINE_CODE = (
     "import sys, pandas as pd; pd.read_excel(sys.argv[1], sheet_name=None, engine='openpyxl')"
 )
@@ -333,10 +352,12 @@ def run_child(command: list[str], ctx: Context) -> Run:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             raise
-        seconds, maxrss_kib, exit_code = result.read().split()
+        launch = read_launch(result.read())
         out.seek(0)
         err.seek(0)
-        return Run(float(seconds), int(maxrss_kib) / 1024, int(exit_code), out.read(), err.read())
+        return Run(
+            launch.seconds, launch.maxrss_kib / 1024, launch.exit_code, out.read(), err.read()
+        )
 
 
 def measure(
