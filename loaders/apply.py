@@ -1,10 +1,12 @@
 """Apply a plan (or revert a load) inside the caller's transaction, with set-based statements.
 
-PostgreSQL: each entity's new and changed rows are COPYed into a temporary table and merged
-with one ``INSERT … SELECT … ON CONFLICT DO UPDATE``; the change log is COPYed straight in.
-SQLite: the same statements as ``executemany``. Deactivations and reverts are ``executemany``
-updates by key on both. A column the upload did not provide (``EntityPlan.kept``) is never
-in the ``DO UPDATE SET`` of a changed row: it keeps its stored value. Nothing here commits.
+PostgreSQL: each entity's new and changed rows, and the change log, are COPYed into temporary
+tables (COPY into a table under row-level security is refused) and moved with one ``INSERT …
+SELECT`` each (``ON CONFLICT DO UPDATE`` for changed rows); 1,000 or more deactivations of an
+entity are one ``UPDATE … FROM`` a stage of their keys. SQLite: the same statements as
+``executemany`` batches. Fewer deactivations, and reverts, are ``executemany`` updates by key.
+A column the upload did not provide (``EntityPlan.kept``) is never in the ``DO UPDATE SET`` of
+a changed row: it keeps its stored value. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -196,9 +198,10 @@ def _copy_changes(
     columns: _ChangeColumns,
     told: Wrote,
 ) -> None:
-    """PostgreSQL: new keys are COPYed straight in (the client row lock held by the load means
-    nobody else can have inserted them since the plan); changed rows are COPYed into a stage
-    and merged with one ``INSERT … SELECT … ON CONFLICT DO UPDATE``."""
+    """PostgreSQL: new keys are COPYed through a stage and inserted with one ``INSERT …
+    SELECT`` (COPY into a table under row-level security is refused; the client row lock held
+    by the load means nobody else can have inserted them since the plan); changed rows are
+    COPYed into a stage and merged with one ``INSERT … SELECT … ON CONFLICT DO UPDATE``."""
     table = TABLES[entity.entity]
     if _length(columns.inserts):
         rows = _table_rows(client_id, load_id, columns.inserts)

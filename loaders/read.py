@@ -789,10 +789,13 @@ def _worksheet_grid(sheet: python_calamine.CalamineSheet, limits: Limits) -> Gri
 
 
 def _csv_grid(sheet_name: str, data: bytes, label: str, limits: Limits) -> Grid:
-    # too many rows: refused from the bytes, before a million rows are split into cells
-    records = csv_records([data])
-    if records is not None and records - 1 > limits.max_rows:
-        return Grid(records)
+    # too many rows: refused from the bytes, before a million rows are split into cells (no
+    # more records than line breaks + 1: only a CSV with more line breaks than the limit is
+    # counted with its quotes, so a CSV within it costs one bytes.count)
+    if data.count(b"\n") > limits.max_rows:
+        records = csv_records([data])
+        if records is not None and records - 1 > limits.max_rows:
+            return Grid(records)
     rows = parse_csv(data, label, limits)
     if len(rows) - 1 > limits.max_rows:  # the reader stopped there: count the lines instead
         return Grid(_lines(data))
