@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -17,7 +16,6 @@ from sqlalchemy import Engine, select
 from flows.artifacts import error_rows, load_markdown, validation_markdown
 from flows.monthly_load import monthly_load
 from flows.validate_upload import validate_upload_flow
-from loaders.store import add_client
 from orgload.db import people
 
 WRONG_RUT = bad_rut(12345678)  # 12345678-1
@@ -114,14 +112,6 @@ def test_summaries_mask_the_first_errors() -> None:
 
 
 # --- published under the Prefect test harness -----------------------------------------------
-
-
-@pytest.fixture
-def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("ORGLOAD_NOW", "2026-12-07T17:00:00-03:00")
-    with engine.begin() as conn:
-        add_client(conn, "acme", "ACME", "America/Santiago", None, datetime.now().astimezone())
-    return "acme"
 
 
 def _artifacts(flow_run_id: UUID | None) -> list[Any]:

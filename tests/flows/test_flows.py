@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy import Engine, select
 
 from flows.monthly_load import monthly_load
 from flows.validate_upload import validate_upload_flow
-from loaders.store import add_client
 from orgload.db import incidents, loads
 
 NOV = "organizacion_2026-11.xlsx"
@@ -20,14 +18,6 @@ DEC = "organizacion_2026-12.xlsx"
 INVALID = "organizacion_invalida.xlsx"
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-
-@pytest.fixture
-def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("ORGLOAD_NOW", "2026-12-07T17:00:00-03:00")
-    with engine.begin() as conn:
-        add_client(conn, "acme", "ACME", "America/Santiago", None, datetime.now().astimezone())
-    return "acme"
 
 
 def _artifacts(flow_run_id) -> list:

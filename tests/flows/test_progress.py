@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 
 from flows.monthly_load import monthly_load
 from flows.stages import RunProgress
 from flows.validate_upload import validate_upload_flow
 from loaders.progress import Step
-from loaders.store import add_client
 
 NOV = "organizacion_2026-11.xlsx"
 INVALID = "organizacion_invalida.xlsx"
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-
-@pytest.fixture
-def client(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("ORGLOAD_NOW", "2026-12-07T17:00:00-03:00")
-    with engine.begin() as conn:
-        add_client(conn, "acme", "ACME", "America/Santiago", None, datetime.now().astimezone())
-    return "acme"
 
 
 def _progress_artifacts(flow_run_id: Any) -> list[Any]:

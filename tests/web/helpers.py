@@ -4,6 +4,7 @@ upload through the forms, and the app under a real uvicorn server."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,3 +119,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_done(client: Any, url: str) -> str:
+    """The page at ``url`` once it stops refreshing itself (a status page whose load ended)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        page = client.get(url)
+        if 'http-equiv="refresh"' not in page.text:
+            return str(page.text)
+        time.sleep(0.3)
+    raise AssertionError(f"{url} never finished")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.web.helpers import PASSWORD, Site, sign_in, upload
+from tests.web.helpers import PASSWORD, Site, sign_in, upload, wait_done
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -45,16 +45,6 @@ def night(site: Site) -> Site:
 
 def at(site: Site, instant: datetime) -> Site:
     return Site(site.settings.model_copy(update={"now": instant}), site.engine)
-
-
-def _wait_done(client: Any, url: str) -> str:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        page = client.get(url)
-        if 'http-equiv="refresh"' not in page.text:
-            return str(page.text)
-        time.sleep(0.3)
-    raise AssertionError(f"{url} never finished")
 
 
 def _confirm_in_peak_hours(night: Site, samples: Path, *, pages: bool = True) -> tuple[int, str]:
@@ -131,7 +121,7 @@ def test_in_the_window_a_confirm_applies_at_once_the_apps_worker_polls_and_ops_m
         assert "The load is applied as soon as you confirm." in preview
         assert "Confirm and apply" in preview
         client.post(f"{location}/confirm", data={"csrf": csrf})
-        assert "Applied" in _wait_done(client, f"{location}/status")
+        assert "Applied" in wait_done(client, f"{location}/status")
         assert (
             get_upload(night.settings, "noche", int(location.rsplit("/", 1)[-1])).apply_after
             is None

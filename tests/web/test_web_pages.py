@@ -7,17 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.web.helpers import ADMIN_A, STAFF, Site, csrf_of, sign_in, upload
-
-
-def _wait_done(client: Any, url: str) -> str:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        page = client.get(url)
-        if 'http-equiv="refresh"' not in page.text:
-            return str(page.text)
-        time.sleep(0.3)
-    raise AssertionError(f"{url} never finished")
+from tests.web.helpers import ADMIN_A, STAFF, Site, csrf_of, sign_in, upload, wait_done
 
 
 def test_a_confirmed_upload_is_applied_by_the_worker_and_its_result_mailed(
@@ -32,7 +22,7 @@ def test_a_confirmed_upload_is_applied_by_the_worker_and_its_result_mailed(
         made = upload(client, csrf, samples / "organizacion_2026-11.xlsx")
         location = made.headers["location"]
         assert client.post(f"{location}/confirm", data={"csrf": csrf}).status_code == 200
-        page = _wait_done(client, f"{location}/status")
+        page = wait_done(client, f"{location}/status")
         assert "Aplicada" in page
         again = client.post(f"{location}/confirm", data={"csrf": csrf})
         assert again.status_code == 409  # confirmed once only
@@ -51,7 +41,7 @@ def test_staff_override_the_quota_with_a_reason_recorded(site: Site, samples: Pa
         for sample in ("organizacion_2026-11.xlsx", "organizacion_2026-12.xlsx"):
             made = upload(client, csrf, samples / sample)
             client.post(f"{made.headers['location']}/confirm", data={"csrf": csrf})
-            _wait_done(client, f"{made.headers['location']}/status")
+            wait_done(client, f"{made.headers['location']}/status")
     refused = client_history(site.settings, "acme").entries[0]
     assert refused.status == "quota_exhausted"
     with site.client() as client:
@@ -66,7 +56,7 @@ def test_staff_override_the_quota_with_a_reason_recorded(site: Site, samples: Pa
             url, data={"csrf": csrf, "what": "override_quota", "reason": "corrección de datos"}
         )
         assert done.status_code == 200
-        assert "Aplicada" in _wait_done(client, str(done.url))
+        assert "Aplicada" in wait_done(client, str(done.url))
     latest = client_history(site.settings, "acme").entries[0]
     assert latest.status == "applied"
     assert latest.reason == f"corrección de datos — {STAFF}"
