@@ -13,11 +13,14 @@ send, built once and cached in ``bench/.cache/``:
 - a 120 MB file (over the 100 MB file limit);
 - a 300 MB zip bomb (0.9 MB file, over the 20× expansion ratio; from ``bench_validate.py``).
 
-Every run is ``orgload validate --json`` in a fresh child process started by the minimal
-launcher of ``bench_validate.py`` (wall time and peak RSS from ``os.wait4``); the figure is
-the median wall time and the highest peak RSS of ``--repeat`` runs, next to a one-row validate
-in the same rounds (what any validate pays before it reads a byte). Exits non-zero when a case
-is not refused as ``file_too_large`` or misses a target.
+Every case is run as ``orgload validate --json`` and as ``orgload load --json`` of a registered
+client, on SQLite (the embedded default) and on PostgreSQL (a database made for the run and
+dropped at the end; ``--skip-postgres`` to leave it out). A load is recorded as ``rejected``
+with its incident, so it pays for the database on top of the refusal. Each run is a fresh child
+process started by the minimal launcher of ``bench_validate.py`` (wall time and peak RSS from
+``os.wait4``); the figure is the median wall time and the highest peak RSS of ``--repeat``
+runs, next to a one-row validate in the same rounds (what any validate pays before it reads a
+byte). Exits non-zero when a case is not refused as ``file_too_large`` or misses a target.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ import os
 import statistics
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_load import PG_SERVER, Homes, PgDatabases, child_env
 from bench_validate import (
     BENCH_DIR,
     BOMB_CONTENT_TYPES,
@@ -204,39 +209,70 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "refusals.json")
     parser.add_argument("--orgload", type=Path, default=VENV_BIN / "orgload")
+    parser.add_argument("--skip-postgres", action="store_true", help="loads on SQLite only")
+    parser.add_argument("--pg-server", default=PG_SERVER, help="user@host:port of PostgreSQL")
     args = parser.parse_args(argv)
     ctx = Context(args.orgload, VENV_BIN / "python", build_env(), args.repeat, 300.0, 300)
     load_start = os.getloadavg()
     inputs = {"one-row validate (reference)": [ensure_workbook(1, 1, spoiled=False)], **cases()}
-    runs: dict[str, list[Any]] = {name: [] for name in inputs}
-    for _ in range(args.repeat):  # rounds: every case once per round, so noise falls alike
-        for name, paths in inputs.items():
-            command = [str(ctx.orgload), "validate", "--client", CLIENT_ID, *map(str, paths)]
-            runs[name].append(run_child([*command, "--json"], ctx))
+    homes, databases = Homes(), PgDatabases(args.pg_server)
+    try:
+        commands = {"validate": ctx.env}
+        for label, url in [("SQLite", None)] + (
+            [] if args.skip_postgres else [("PostgreSQL", databases.create("refusals"))]
+        ):
+            env = child_env(ctx.env, homes.new(f"refusals_{label.lower()}"), url, None)
+            commands[f"load, {label}"] = env
+            for setup in (["db", "upgrade"], ["clients", "add", CLIENT_ID, "--name", "Bench"]):
+                done = run_child([str(ctx.orgload), *setup], replace(ctx, env=env))
+                if done.exit_code != 0:
+                    raise SystemExit(f"{' '.join(setup)} failed: {done.stderr.decode()[-500:]}")
+        runs: dict[tuple[str, str], list[Any]] = {}
+        for _ in range(args.repeat):  # rounds: every case once per round, so noise falls alike
+            for name, paths in inputs.items():
+                for command, env in commands.items():
+                    if name.endswith("(reference)") and command != "validate":
+                        continue
+                    argv_ = [str(ctx.orgload), command.split(",")[0], "--client", CLIENT_ID]
+                    run = run_child([*argv_, *map(str, paths), "--json"], replace(ctx, env=env))
+                    runs.setdefault((name, command), []).append(run)
+    finally:
+        databases.drop_all()
+        homes.remove_all()
     results, failed = [], False
-    print("\n| upload | answer | wall (s) | peak RSS (MB) | target |\n|---|---|---:|---:|---|")
-    for name, paths in inputs.items():
-        report = json.loads(runs[name][-1].stdout or b"{}")
+    print(
+        "\n| upload | command | answer | wall (s) | peak RSS (MB) | target |"
+        "\n|---|---|---|---:|---:|---|"
+    )
+    for (name, command), done in runs.items():
+        paths = inputs[name]
+        report = json.loads(done[-1].stdout or b"{}")
         codes = sorted({e["code"] for e in report.get("errors", [])})
-        seconds = statistics.median(r.seconds for r in runs[name])
-        rss = max(r.peak_rss_mb for r in runs[name])
+        seconds = statistics.median(r.seconds for r in done)
+        rss = max(r.peak_rss_mb for r in done)
         reference = name.endswith("(reference)")
-        met = reference or (
-            codes == ["file_too_large"] and seconds < MAX_SECONDS and rss < MAX_RSS_MB
+        answered = codes == ["file_too_large"] and (
+            command == "validate" or report.get("status") == "rejected"
         )
+        met = reference or (answered and seconds < MAX_SECONDS and rss < MAX_RSS_MB)
         failed |= not met
         target = "" if reference else f"file_too_large, < {MAX_SECONDS:g} s, < {MAX_RSS_MB:g} MB"
         verdict = "" if reference else (" **pass**" if met else " **MISS**")
         answer = ", ".join(codes) or "valid"
+        if command != "validate":
+            answer = f"{report.get('status')}: {answer}"
         figures = f"{seconds:.2f} | {rss:.0f}"
-        print(f"| {name}: {describe(paths)} | {answer} | {figures} | {target}{verdict} |")
+        upload = f"{name}: {describe(paths)}"
+        print(f"| {upload} | {command} | {answer} | {figures} | {target}{verdict} |")
         results.append(
             {
                 "case": name,
+                "command": command,
                 "files": describe(paths),
+                "status": report.get("status"),
                 "codes": codes,
                 "messages": [e["message"] for e in report.get("errors", [])][:3],
-                "seconds": [round(r.seconds, 3) for r in runs[name]],
+                "seconds": [round(r.seconds, 3) for r in done],
                 "median_seconds": round(seconds, 3),
                 "max_rss_mb": round(rss, 1),
                 "met": met,

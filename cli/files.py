@@ -92,11 +92,18 @@ def load(
     chosen = language(config, lang)
     client_id(client)  # before the parse starts (the service checks it again)
     existing(files)
-    from service.validation import quiet_imports, start_reading
+    from service.validation import quiet_imports, refusals, start_reading
 
-    start_reading(config, files)
-    with quiet_imports():  # pandas, pandera, SQLAlchemy: while the workbook is parsed
-        from service.loads import LoadRequest, run_load
+    # A file over a limit is recorded as rejected without pandas or a parse (< 100 MB); any
+    # other starts parsing at once, while the libraries are imported and the database opened.
+    refused = refusals(config, files)
+    if not refused:
+        start_reading(config, files)
+    with quiet_imports():  # SQLAlchemy; pandas, pandera, pyarrow while the workbook is parsed
+        from service.loads import LoadRequest, import_pipeline, run_load
+
+        if not refused:
+            import_pipeline()
 
     request = LoadRequest(
         client_id=client,
@@ -107,7 +114,7 @@ def load(
         reason=reason,
     )
     with stages(chosen, enabled=shown(as_json)) as progress:
-        outcome = run_load(config, request, progress=progress)
+        outcome = run_load(config, request, progress=progress, prechecked=refused)
     show_load(outcome, chosen, as_json=as_json)
     raise typer.Exit(outcome.exit_code)
 

@@ -21,16 +21,12 @@ from contextvars import copy_context
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from loaders.apply import apply_plan, revert_changes
 from loaders.archive import archive_upload, upload_digest, upload_name
-from loaders.current import fetch_current
 from loaders.limits import Limits, refused_by_limits
-from loaders.plan import ENTITIES, Plan, mass_change_issues, plan_changes
 from loaders.progress import Progress, Step
 from loaders.quota import (
     QuotaExhaustedError,
@@ -53,7 +49,7 @@ from loaders.store import (
     lock_client,
     update_load,
 )
-from loaders.validate import ValidatedUpload, validate_upload
+from loaders.xlsx import precheck_upload
 from orgload import clock
 from orgload.db import engine_for, reachable, reading
 from orgload.errors import DatabaseUnavailableError, NotFoundError, RefusedError
@@ -63,9 +59,34 @@ from orgload.stages import reached
 from orgload.status import RUNNING, LoadStatus, exit_code
 from orgload.storage import open_storage
 from schemas.messages import Lang
-from schemas.report import Issue
+from schemas.report import Issue, Report
+
+if TYPE_CHECKING:  # pandas and the modules built on it are imported only by a load that parses
+    import pandas as pd
+
+    from loaders.plan import Plan
+    from loaders.validate import ValidatedUpload
 
 log = logging.getLogger(__name__)
+
+
+def import_pipeline() -> None:
+    """Import what a load parses, plans and applies with (pandas, pandera, pyarrow). The load
+    imports these itself when it needs them; a caller may import them ahead, e.g. while the
+    workbook is parsed in the background (``orgload load``). A load refused before parsing
+    never does (``precheck_upload``): its answer costs well under 100 MB (issue 15)."""
+    import loaders.apply
+    import loaders.current
+    import loaders.plan
+    import loaders.validate  # noqa: F401
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """An upload refused by a limit before it was parsed: a report and nothing else."""
+
+    report: Report
+    valid: bool = False
 
 
 @dataclass(slots=True)
@@ -141,15 +162,18 @@ def run_load(
     engine: Engine | None = None,
     *,
     progress: Progress | None = None,
+    prechecked: Sequence[Issue] | None = None,
 ) -> LoadOutcome:
     """Run one load; bad input and refusals come back as outcomes, never as exceptions.
 
     A rejected or failed load is recorded and carries its ``failure`` for the support desk;
     opening the incident is the caller's (``service.loads.run_load``). An unreachable database
     raises ``DatabaseUnavailableError``. ``progress`` is told each stage (``loaders.progress``).
+    ``prechecked``: what ``precheck_upload`` answered for these files when the caller already
+    asked it (None: it is asked here). A refusal there is recorded without parsing anything.
     """
     with engine_for(settings, engine) as bound:
-        return _run(settings, request, bound, progress or _quiet)
+        return _run(settings, request, bound, progress or _quiet, prechecked)
 
 
 def _quiet(_step: str) -> None:
@@ -208,8 +232,13 @@ def _abandon(engine: Engine, attempt: _Attempt, exc: BaseException) -> None:
 
 
 def _run(
-    settings: Settings, request: LoadRequest, engine: Engine, progress: Progress
+    settings: Settings,
+    request: LoadRequest,
+    engine: Engine,
+    progress: Progress,
+    prechecked: Sequence[Issue] | None,
 ) -> LoadOutcome:
+    limits = Limits.from_settings(settings)
     with reachable(settings):
         with reading(engine) as conn:
             client = get_client(conn, request.client_id)
@@ -217,6 +246,26 @@ def _run(
         period = period_of(now, client.timezone)
         attempt = None if request.dry_run else _start_attempt(engine, client, request, now, period)
         try:
+            refused = (
+                list(prechecked)
+                if prechecked is not None
+                else precheck_upload(request.paths, limits)
+            )
+            if refused:  # over a limit: recorded and answered without parsing (SPEC §2)
+                return _run_validated(
+                    settings,
+                    engine,
+                    client,
+                    request,
+                    _Refused(Report(issues=refused)),
+                    now,
+                    period,
+                    None,
+                    attempt,
+                    progress,
+                )
+            from loaders.validate import validate_upload
+
             # The client's current data is read on a second connection while the file is being
             # validated: the database and the validation work at the same time. (An invalid
             # file just drops the result.)
@@ -225,7 +274,7 @@ def _run(
                 current = worker.submit(copy_context().run, _read_current, engine, client.id)
                 validated = validate_upload(
                     request.paths,
-                    limits=Limits.from_settings(settings),
+                    limits=limits,
                     on_date=clock.today(settings, client.timezone),
                     progress=_both(reached, progress),  # "reading" and "validating"
                 )
@@ -255,10 +304,10 @@ def _run_validated(
     engine: Engine,
     client: Client,
     request: LoadRequest,
-    validated: ValidatedUpload,
+    validated: ValidatedUpload | _Refused,
     now: datetime,
     period: str,
-    current: Future[_Current],
+    current: Future[_Current] | None,
     attempt: _Attempt | None,
     progress: Progress,
 ) -> LoadOutcome:
@@ -352,6 +401,8 @@ def _run_validated(
         return finish(
             outcome(LoadStatus.REJECTED, issues=validated.report.issues, failed_step="validate")
         )
+    assert not isinstance(validated, _Refused)  # a refusal is never valid
+    assert current is not None
 
     if not request.dry_run and (done := repeated()) is not None:
         return done
@@ -487,6 +538,9 @@ class _Current:
 
 
 def _current(conn: Connection, client_id: str) -> _Current:
+    from loaders.current import fetch_current
+    from loaders.plan import ENTITIES
+
     version = data_version(conn, client_id)
     return _Current(version, {name: fetch_current(conn, client_id, name) for name in ENTITIES})
 
@@ -510,6 +564,8 @@ def _read_current(engine: Engine, client_id: str) -> _Current:
 def _plan(current: _Current, validated: ValidatedUpload) -> tuple[Plan, bool]:
     """The diff of the upload against ``current``; also whether this is the client's first load.
     Optional columns the upload does not have keep their stored values (SPEC §1)."""
+    from loaders.plan import plan_changes
+
     plan = plan_changes(validated.frames, current.frames, current.version, validated.headers)
     return plan, current.first_load
 
@@ -517,6 +573,8 @@ def _plan(current: _Current, validated: ValidatedUpload) -> tuple[Plan, bool]:
 def _guard(request: LoadRequest, client: Client, plan: Plan, first_load: bool) -> list[Issue]:
     """The mass-change errors of ``plan``: none when ops or the client setting allow it, none
     on a client's first load. Callers ask only once the quota let the load through."""
+    from loaders.plan import mass_change_issues
+
     if request.allow_mass_change or client.allow_mass_change:
         return []
     return mass_change_issues(plan, first_load=first_load)
@@ -542,6 +600,8 @@ def _apply(
     A racer that waited for the winner's commit thus loses on the quota before its plan
     against the winner's data is ever guarded: quota_exhausted, never mass_change (SPEC §3).
     """
+    from loaders.apply import apply_plan
+
     load_id = attempt.load_id
     with engine.begin() as conn:
         lock_client(conn, client.id)
@@ -661,6 +721,8 @@ def run_revert(
 
 
 def _revert(settings: Settings, load_id: int, reason: str, engine: Engine) -> RevertOutcome:
+    from loaders.apply import revert_changes
+
     now = clock.now(settings)
     with reachable(settings), engine.begin() as conn:
         target = get_load(conn, load_id)

@@ -56,6 +56,7 @@ from loaders.limits import (
     check_file,
     open_regular,
     open_zip,
+    precheck,
     read_head,
     refuse,
 )
@@ -659,6 +660,14 @@ def precheck_workbooks(paths: Sequence[Path], limits: Limits) -> list[Issue]:
         except Exception:  # noqa: BLE001 - the reader reports a damaged file with more detail
             continue
     return issues
+
+
+def precheck_upload(paths: Sequence[Path], limits: Limits) -> list[Issue]:
+    """The refusals of an upload found before it is parsed: every file's size, expansion and
+    CSV record count (``loaders.limits.precheck``), then the workbooks' declared rows. Empty
+    when nothing is refused yet; the reader still checks everything else. Cheap whatever the
+    file (< 1 s, < 100 MB; ``bench/bench_refusals.py``), and free of pandas."""
+    return precheck(paths, limits) or precheck_workbooks(paths, limits)
 
 
 def _check_shared_strings(inflation: Inflation, member: zipfile.ZipInfo) -> None:

@@ -7,11 +7,14 @@ other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine
 
 from loaders.archive import archive_upload, archived_files, upload_digest, upload_name
 from loaders.limits import Limits
-from loaders.load import LoadOutcome, LoadRequest, RevertOutcome, run_revert
+from loaders.load import LoadOutcome, LoadRequest, RevertOutcome, import_pipeline, run_revert
 from loaders.load import run_load as run_pipeline
 from loaders.progress import Progress
 from loaders.quota import QuotaStatus
@@ -32,6 +35,9 @@ from service.housekeeping import sweep_leftovers
 from support.incidents import get_incident
 from support.report import report_failure
 
+if TYPE_CHECKING:
+    from schemas.report import Issue
+
 __all__ = [
     "History",
     "HistoryEntry",
@@ -40,6 +46,7 @@ __all__ = [
     "RevertOutcome",
     "client_history",
     "client_quota",
+    "import_pipeline",
     "replay_incident",
     "revert_load",
     "run_load",
@@ -52,11 +59,14 @@ def run_load(
     engine: Engine | None = None,
     *,
     progress: Progress | None = None,
+    prechecked: Sequence[Issue] | None = None,
 ) -> LoadOutcome:
     """Run (or, with ``dry_run``, preview) one load; refusals and failures come back as
     outcomes, never as exceptions. A failure opens its incident; an unreachable database
     spools it. ``engine`` None: the database is opened (and its spool imported) here.
-    ``progress`` is told each stage as it starts or advances (``loaders.progress.Step``)."""
+    ``progress`` is told each stage as it starts or advances (``loaders.progress.Step``).
+    ``prechecked``: ``service.validation.refusals`` of these files, when the caller asked
+    already (None: the load asks)."""
     check_client_id(request.client_id)
     if request.override_quota and not (request.reason and request.reason.strip()):
         raise UsageError("--override-quota needs --reason TEXT")
@@ -66,7 +76,9 @@ def run_load(
     try:
         with tenant(request.client_id), connected(settings, engine) as bound:
             settle_attempts(settings, bound, request.client_id)  # attempts killed before
-            outcome = run_pipeline(settings, request, bound, progress=progress)
+            outcome = run_pipeline(
+                settings, request, bound, progress=progress, prechecked=prechecked
+            )
             if outcome.failure is not None:
                 outcome.incident = report_failure(settings, bound, outcome.failure).to_dict()
             return outcome

@@ -16,7 +16,7 @@ from orgload.settings import Settings
 
 if TYPE_CHECKING:
     from orgload.settings import Lang
-    from schemas.report import Report
+    from schemas.report import Issue, Report
 
 __all__ = [
     "STAGES",
@@ -24,6 +24,7 @@ __all__ = [
     "Step",
     "ValidationResult",
     "quiet_imports",
+    "refusals",
     "start_reading",
     "validate_files",
 ]
@@ -79,6 +80,15 @@ def start_reading(settings: Settings, paths: Sequence[Path]) -> None:
     parse_ahead(paths, Limits.from_settings(settings))
 
 
+def refusals(settings: Settings, paths: Sequence[Path]) -> list[Issue]:
+    """What refuses the upload before it is parsed (size, expansion, rows counted or declared):
+    cheap whatever its size, and without pandas. Empty: the reader decides the rest."""
+    from loaders.limits import Limits
+    from loaders.xlsx import precheck_upload
+
+    return precheck_upload(paths, Limits.from_settings(settings))
+
+
 def validate_files(
     settings: Settings,
     paths: Sequence[Path],
@@ -92,7 +102,7 @@ def validate_files(
     A file refused by the size or expansion limits, or a sheet declaring more rows than the
     limit, is answered before pandas is even imported.
     """
-    from loaders.limits import Limits, precheck
+    from loaders.limits import Limits
 
     if report_path is not None:  # before any work: never the upload itself (SPEC §6)
         from service.files import check_output, database_files
@@ -107,11 +117,7 @@ def validate_files(
         )
     limits = Limits.from_settings(settings)
     names = [p.name for p in paths]
-    refused = []
-    if report_path is None:
-        from loaders.xlsx import precheck_workbooks
-
-        refused = precheck(paths, limits) or precheck_workbooks(paths, limits)
+    refused = [] if report_path is not None else refusals(settings, paths)
     if refused:
         from schemas.report import Report
 

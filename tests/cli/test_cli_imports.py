@@ -159,3 +159,36 @@ def test_quota_history_and_clients_list_import_no_data_library(tmp_path: Path) -
         assert run.returncode == 0, (command, run.stderr)
         assert "sqlalchemy" in modules  # it does read the database
         assert not modules & ({"pandas", "pandera", "pyarrow", "numpy"} | ELSEWHERE), command
+
+
+@pytest.mark.usefixtures("database_url")
+def test_load_of_a_file_over_a_limit_is_recorded_without_pandas(tmp_path: Path) -> None:
+    """``orgload load`` of a zip bomb or of a CSV over the row limit is answered, recorded as a
+    rejected load and given its incident, without the validator's libraries: the refusal is
+    cheap (issue 15, item 2), yet the history and the support desk see it as ever."""
+    _, added = imported(tmp_path, "clients", "add", "acme", "--name", "ACME")
+    assert added.returncode == 0, added.stderr
+    bomb = tmp_path / "bomba.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"<row/>" * 5_000_000)
+    rows = "".join(f"U{i};Unidad {i}\n" for i in range(60))
+    (tmp_path / "unidades.csv").write_text("codigo_unidad;nombre_unidad\n" + rows)
+    for upload in (bomb, tmp_path / "unidades.csv"):
+        modules, run = imported(
+            tmp_path, "load", "--client", "acme", str(upload), "--json",
+            env={"ORGLOAD_MAX_ROWS": "50"},
+        )  # fmt: skip
+        assert run.returncode == 1, run.stderr
+        answer = json.loads(run.stdout)
+        assert answer["status"] == "rejected"
+        assert [e["code"] for e in answer["errors"]] == ["file_too_large"], upload.name
+        assert answer["incident"]["level"] == 1
+        assert "sqlalchemy" in modules  # it is recorded
+        assert not modules & ({"pandas", "pandera", "pyarrow"} | ELSEWHERE)
+    _, history = imported(tmp_path, "history", "--client", "acme", "--json")
+    entries = json.loads(history.stdout)
+    assert [(e["status"], e["file_name"]) for e in entries] == [
+        ("rejected", "unidades.csv"),
+        ("rejected", "bomba.xlsx"),
+    ]

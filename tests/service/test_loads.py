@@ -118,3 +118,35 @@ def test_cli_help_imports_neither_pandas_nor_sqlalchemy() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_load_over_a_limit_is_rejected_before_anything_is_parsed(
+    settings: Settings,
+    engine: Engine,
+    acme: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The flows and the web app call the service without asking the precheck first: the load
+    asks it, and a file over a limit is recorded rejected, unarchived, with its incident,
+    without reaching the reader (issue 15: a refusal is cheap)."""
+    import loaders.validate
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the upload was parsed")
+
+    monkeypatch.setattr(loaders.validate, "read_upload", never)
+    limited = settings.model_copy(update={"max_rows": 50})
+    upload = tmp_path / "unidades.csv"
+    rows = "".join(f"U{i};Unidad {i}\n" for i in range(51))
+    upload.write_text("codigo_unidad;nombre_unidad\n" + rows, encoding="utf-8")
+    outcome = run_load(limited, LoadRequest(acme, [upload]), engine)
+    assert outcome.status == LoadStatus.REJECTED
+    assert [i.key for i in outcome.issues] == ["file_too_large/rows"]
+    assert outcome.incident is not None
+    assert outcome.incident["level"] == 1
+    detail = show_incident(limited, outcome.incident["id"], engine).to_dict()
+    assert detail["diagnostics"]["archive_path"] is None  # refused by a limit: not stored
+    assert detail["diagnostics"]["validation"]["codes"] == {"file_too_large": 1}
+    history = client_history(limited, acme, engine).to_dict()
+    assert [e["status"] for e in history] == ["rejected"]
