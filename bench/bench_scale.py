@@ -13,7 +13,9 @@ RSS come from ``os.wait4`` through a minimal ``python -I -S`` launcher:
 1. the **floor**: inflate the workbook's sheet XML (what any xlsx reader must do) and COPY the
    same rows, as text prepared beforehand, into tables like ``units``/``people`` (``CREATE
    TABLE … (LIKE … INCLUDING ALL)``: same columns, types and primary key; no row-level security,
-   foreign key, stage or change log) — one process, one connection;
+   foreign key, stage or change log) — one process, one connection; then the **parse alone**:
+   python-calamine reading both sheets into Python values and nothing else (what the reader
+   cannot do without), also as a multiple of the floor;
 2. ``orgload validate`` of the workbook, then its first load into a new PostgreSQL database;
 3. ``orgload validate`` of a cosmetic re-write (spacing, case, RUT dots), then its load
    (``no_changes``);
@@ -138,7 +140,19 @@ print(json.dumps({"inflate_s": inflate_s, "copy_s": done - started - inflate_s,
                   "inflated_mb": inflated / 1048576}))
 """
 
+# The parse alone: python-calamine reading both sheets into Python values, nothing else. The
+# reader cannot do less (calamine has no streaming reader; docs/performance.md): with the floor,
+# it bounds from below what a load can be as a multiple of the floor.
+PARSE_CODE = """
+import sys
+import python_calamine
+book = python_calamine.CalamineWorkbook.from_path(sys.argv[1])
+rows = sum(len(book.get_sheet_by_name(name).to_python()) for name in book.sheet_names)
+print(rows)
+"""
+
 FLOOR = "floor (inflate + COPY)"
+PARSE = "parse alone (python-calamine)"
 VALIDATE = "validate"
 FIRST = "first load, PostgreSQL"
 VALIDATE_COSMETIC = "validate, cosmetic re-upload"
@@ -146,7 +160,7 @@ COSMETIC = "cosmetic re-upload (no_changes), PostgreSQL"
 VALIDATE_DELTA = "validate, monthly delta"
 DELTA = "monthly delta, PostgreSQL"
 SQLITE = "first load, SQLite"
-ORDER = (FLOOR, VALIDATE, FIRST, VALIDATE_COSMETIC, COSMETIC, VALIDATE_DELTA, DELTA, SQLITE)
+ORDER = (FLOOR, PARSE, VALIDATE, FIRST, VALIDATE_COSMETIC, COSMETIC, VALIDATE_DELTA, DELTA, SQLITE)
 PAIRS = {COSMETIC: VALIDATE_COSMETIC, DELTA: VALIDATE_DELTA}
 
 MAX_FIRST_S = {1_000_000: 30.0, 500_000: 12.0}
@@ -279,7 +293,7 @@ def wanted(args: argparse.Namespace, name: str) -> bool:
     if name == SQLITE and args.skip_sqlite:
         return False
     chosen = [part.strip() for part in args.only.split("|") if part.strip()]
-    return name == FLOOR or not chosen or any(part in name for part in chosen)
+    return name in (FLOOR, PARSE) or not chosen or any(part in name for part in chosen)
 
 
 def measure_size(
@@ -320,6 +334,15 @@ def measure_size(
                         args.timeout,
                     )
                     record_floor(results, size, floor)
+                    parse = run_child(
+                        [str(VENV_BIN / "python"), "-c", PARSE_CODE, str(first)], env, args.timeout
+                    )
+                    for label in results.runs:
+                        results.add(label, size, PARSE, parse)
+                    log(
+                        f"{size:,} {PARSE}: {parse.seconds:.2f} s, CPU {parse.cpu:.2f} s,"
+                        f" {parse.peak_rss_mb:.0f} MB, exit {parse.exit_code}"
+                    )
                 setup(env, [orgload, "clients", "add", client, "--name", client.title()], args)
                 steps = (
                     (VALIDATE, "validate", first, FIRST_NOW, None),
