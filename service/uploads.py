@@ -335,6 +335,7 @@ class ReportView:
     errors_total: int
     shown: int
     has_workbook: bool
+    read: bool = True  # False: refused as a whole (unreadable, over a limit) before any sheet
 
 
 def upload_report(
@@ -358,7 +359,11 @@ def upload_report(
         errors_total=len(errors),
         shown=min(len(errors), ERRORS_SHOWN),
         has_workbook=has_workbook,
+        read=not any(e["sheet"] is None and e["code"] in UNREAD_CODES for e in errors),
     )
+
+
+UNREAD_CODES = ("unreadable_file", "file_too_large")  # file-level: no sheet was read
 
 
 def report_file(

@@ -107,6 +107,14 @@ WORDS: dict[str, tuple[str, str]] = {
         "Se encontraron {n} errores. Corrígelos en tu archivo y vuelve a subirlo.",
         "{n} errors were found. Fix them in your file and upload it again.",
     ),
+    "error_found": (
+        "Se encontró 1 error. Corrígelo en tu archivo y vuelve a subirlo.",
+        "1 error was found. Fix it in your file and upload it again.",
+    ),
+    "not_read": (
+        "No se leyó ninguna hoja: el archivo se rechazó entero.",
+        "No sheet was read: the file was refused as a whole.",
+    ),
     "errors_shown": (
         "Se muestran los primeros {shown} de {n}.",
         "Showing the first {shown} of {n}.",

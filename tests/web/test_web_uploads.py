@@ -169,6 +169,18 @@ def test_a_hostile_upload_gets_a_report_page_never_a_failure(
         assert answer.status_code == 200, answer.text[:500]
         if code:
             assert f"({code})" in answer.text
+        # refused as a whole (a file-level refusal): said so, rather than "0 rows read"
+        refused_whole = code in ("file_too_large", "unreadable_file") and (
+            "Hoja: Archivo (" in answer.text
+        )
+        if case in ("zip bomb", "binary junk", "a pdf"):
+            assert refused_whole
+        if case == "a formula cell":
+            assert not refused_whole
+        assert ('id="not-read"' in answer.text) is refused_whole
+        assert ("Filas leídas" in answer.text) is not refused_whole
+        if answer.text.count('<tr><td>') == 1:
+            assert "Se encontró 1 error." in answer.text
         assert "<script>alert" not in answer.text  # names are escaped, never markup
     home = site.settings.home
     stored = [p for p in (home / "archive").rglob("*") if p.is_file()]
