@@ -439,7 +439,8 @@ def test_apply_in_small_pieces_writes_what_one_piece_writes(
         apply_plan(conn, "whole", 11, plan)
     for name, value in (("COPY_ROWS", 7), ("LOG_ROWS", 11), ("LOG_AHEAD", 2)):
         monkeypatch.setattr(apply, name, value)
-    monkeypatch.setattr(apply, "DEACTIVATE_STAGED", 1)  # through a stage (PostgreSQL)
+    monkeypatch.setattr(apply, "DEACTIVATE_STAGED", 1)  # keys as arrays (PostgreSQL) …
+    monkeypatch.setattr(apply, "DEACTIVATE_ROWS", 13)  # … of 13 keys a statement
     with engine.begin() as conn:
         apply_plan(conn, "pieces", 12, plan)
     with engine.connect() as conn:
