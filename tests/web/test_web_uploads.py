@@ -179,7 +179,7 @@ def test_a_hostile_upload_gets_a_report_page_never_a_failure(
             assert not refused_whole
         assert ('id="not-read"' in answer.text) is refused_whole
         assert ("Filas leídas" in answer.text) is not refused_whole
-        if answer.text.count('<tr><td>') == 1:
+        if answer.text.count("<tr><td>") == 1:
             assert "Se encontró 1 error." in answer.text
         assert "<script>alert" not in answer.text  # names are escaped, never markup
     home = site.settings.home
