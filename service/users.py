@@ -3,7 +3,8 @@
 A user is a ``client_admin`` of one client or ``staff`` (support and ops, every client).
 Passwords are argon2id hashes (argon2-cffi), set through a one-time link whose token is kept
 only as its SHA-256. Sign-in failures are counted on the user: from ``slow_after`` failures on,
-each further attempt must wait (1 s, 2 s, 4 s… since the last failure) and is refused unchecked
+each further attempt must wait (``slow_seconds``, by default 1 s, then 2 s, 4 s… since the last
+failure) and is refused unchecked
 before that; at ``lock_after`` failures the account is locked for ``lock_minutes``. Sessions are
 server-side: the cookie carries a random token, the table its SHA-256 and the session's CSRF
 token; a sign-in always makes a new session (never one the browser brought along).
@@ -70,6 +71,7 @@ class AuthPolicy:
     """How sign-in failures are slowed down and locked out, and how long things live."""
 
     slow_after: int = 3
+    slow_seconds: float = 1.0  # the first wait; it doubles with each further failure
     lock_after: int = 5
     lock_minutes: float = 15
     session_idle_hours: float = 8
@@ -328,7 +330,7 @@ def authenticate(
         failures = row["failed_logins"]
         if failures >= policy.slow_after and row["last_failed_at"] is not None:
             wait_until = row["last_failed_at"] + timedelta(
-                seconds=2 ** (failures - policy.slow_after)
+                seconds=policy.slow_seconds * 2 ** (failures - policy.slow_after)
             )
             if wait_until > at:
                 return SignIn("slow_down", retry_at=wait_until)

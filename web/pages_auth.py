@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -35,10 +37,11 @@ def login_page(ctx: PageCtx, next: str | None = None) -> Response:
 
 @router.post("/login")
 def login(ctx: PageCtx, form: Form) -> Response:
-    from service.users import authenticate, open_session
+    from service.users import DEFAULT_POLICY, authenticate, open_session
 
     email = form.get("email", "")[:300]
-    result = authenticate(ctx.settings, email, form.get("password", ""), ctx.engine)
+    policy = replace(DEFAULT_POLICY, slow_seconds=ctx.web.sign_in_slow_seconds)
+    result = authenticate(ctx.settings, email, form.get("password", ""), ctx.engine, policy=policy)
     if not result.ok or result.user is None:
         if result.status == "bad_credentials":
             message, status = ctx.t("bad_credentials"), 401

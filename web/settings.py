@@ -40,6 +40,13 @@ class WebSettings(BaseSettings):
         description="How often the app's worker looks for uploads waiting for the off-peak "
         "window (without a Prefect API; with one, the scheduled-validation job applies them).",
     )
+    sign_in_slow_seconds: float = Field(
+        default=1.0,
+        ge=0.1,
+        le=600,
+        description="After the third failed sign-in of an address, how long its next attempt "
+        "must wait (doubling with each further failure); the fifth failure locks it.",
+    )
     prefect_api_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("PREFECT_API_URL", "ORGLOAD_WEB_PREFECT_API_URL"),

@@ -28,13 +28,13 @@ class Site:
     settings: Settings
     engine: Engine
 
-    def client(self, *, secure: bool = False) -> TestClient:
+    def client(self, *, secure: bool = False, **web_options: Any) -> TestClient:
         TestClient = starlette_client_class()  # noqa: N806
 
         from web.app import create_app
         from web.settings import WebSettings
 
-        app = create_app(self.settings, WebSettings(secure_cookies=secure))
+        app = create_app(self.settings, WebSettings(secure_cookies=secure, **web_options))
         return TestClient(app, base_url="https://testserver" if secure else "http://testserver")
 
 

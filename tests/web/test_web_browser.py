@@ -83,30 +83,32 @@ def _blank_cargo(source: Path, target: Path) -> Path:
     return target
 
 
-def test_sign_in_refuses_a_wrong_password_then_locks_the_account(
-    browser: Any, live: LiveServer, site: Site
-) -> None:
+def test_sign_in_refuses_a_wrong_password_then_locks_the_account(browser: Any, site: Site) -> None:
     from playwright.sync_api import expect
 
     from service.users import add_user, set_password
 
     added = add_user(site.settings, "bloqueo@acme.cl", client_id="acme")
     set_password(site.settings, added.token, PASSWORD)
-    page = _page(browser, live)
-    _sign_in(page, "bloqueo@acme.cl", "not the password")
-    expect(page.get_by_role("alert")).to_contain_text("Correo o contraseña incorrectos")
-    for _ in range(2):
+    # a first wait of 4 s, not the default 1 s: a loaded machine takes over a second to bring
+    # the login page back, and the right password then arrived after the wait was over
+    slow = 4.0
+    with serve(site, sign_in_slow_seconds=slow) as live:
+        page = _page(browser, live)
         _sign_in(page, "bloqueo@acme.cl", "not the password")
-    _sign_in(page, "bloqueo@acme.cl", PASSWORD)  # too soon after three failures
-    expect(page.get_by_role("alert")).to_contain_text("Demasiados intentos")
-    page.wait_for_timeout(1100)
-    _sign_in(page, "bloqueo@acme.cl", "not the password")
-    page.wait_for_timeout(2100)
-    _sign_in(page, "bloqueo@acme.cl", "not the password")  # the fifth failure
-    expect(page.get_by_role("alert")).to_contain_text("bloqueada")
-    _sign_in(page, "bloqueo@acme.cl", PASSWORD)
-    expect(page.get_by_role("alert")).to_contain_text("bloqueada")
-    assert "/login" in page.url
+        expect(page.get_by_role("alert")).to_contain_text("Correo o contraseña incorrectos")
+        for _ in range(2):
+            _sign_in(page, "bloqueo@acme.cl", "not the password")
+        _sign_in(page, "bloqueo@acme.cl", PASSWORD)  # too soon after three failures
+        expect(page.get_by_role("alert")).to_contain_text("Demasiados intentos")
+        page.wait_for_timeout(slow * 1000 + 100)
+        _sign_in(page, "bloqueo@acme.cl", "not the password")
+        page.wait_for_timeout(2 * slow * 1000 + 100)
+        _sign_in(page, "bloqueo@acme.cl", "not the password")  # the fifth failure
+        expect(page.get_by_role("alert")).to_contain_text("bloqueada")
+        _sign_in(page, "bloqueo@acme.cl", PASSWORD)
+        expect(page.get_by_role("alert")).to_contain_text("bloqueada")
+        assert "/login" in page.url
 
 
 def test_a_client_admin_fixes_previews_confirms_and_meets_the_quota(

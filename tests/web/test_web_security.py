@@ -5,6 +5,7 @@ client never reaching another's uploads, loads, incidents or downloads."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -198,7 +199,8 @@ def test_pages_forbid_framing_and_caching(site: Site) -> None:
 
 
 def test_repeated_failures_slow_down_even_the_right_password(site: Site) -> None:
-    with site.client() as client:
+    # a first wait of 30 s: the right password must come "too soon" however slow the machine
+    with site.client(sign_in_slow_seconds=30) as client:
         csrf = csrf_of(client.get("/login").text)
         for _ in range(3):
             wrong = client.post(
@@ -210,6 +212,33 @@ def test_repeated_failures_slow_down_even_the_right_password(site: Site) -> None
         assert refused.status_code == 429
         assert "Demasiados intentos" in refused.text
         assert client.get("/home", follow_redirects=False).status_code == 303
+
+
+def test_the_slow_down_starts_at_the_configured_wait_and_doubles(site: Site) -> None:
+    from service.users import DEFAULT_POLICY, authenticate
+
+    policy = replace(DEFAULT_POLICY, slow_seconds=5)
+    at = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    for _ in range(3):
+        failed = authenticate(site.settings, ADMIN_A, "wrong", site.engine, policy=policy, now=at)
+        assert failed.status == "bad_credentials"
+    early = authenticate(
+        site.settings, ADMIN_A, PASSWORD, site.engine, policy=policy, now=at + timedelta(seconds=4)
+    )
+    assert early.status == "slow_down"
+    assert early.retry_at == at + timedelta(seconds=5)
+    at += timedelta(seconds=6)
+    fourth = authenticate(site.settings, ADMIN_A, "wrong", site.engine, policy=policy, now=at)
+    assert fourth.status == "bad_credentials"
+    doubled = authenticate(
+        site.settings, ADMIN_A, PASSWORD, site.engine, policy=policy, now=at + timedelta(seconds=9)
+    )
+    assert doubled.status == "slow_down"
+    assert doubled.retry_at == at + timedelta(seconds=10)
+    ok = authenticate(
+        site.settings, ADMIN_A, PASSWORD, site.engine, policy=policy, now=at + timedelta(seconds=11)
+    )
+    assert ok.status == "ok"
 
 
 def test_an_unknown_address_answers_as_a_wrong_password(site: Site) -> None:
