@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_validate import LAUNCHER_CODE, read_launch
+from bench_validate import launch_child
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
@@ -52,11 +52,8 @@ def run(tree: Path, cache: Path, home: Path, files: list[str]) -> tuple[float, f
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONPYCACHEPREFIX": str(cache)}
     env["ORGLOAD_HOME"] = str(home)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    with tempfile.NamedTemporaryFile("r", suffix=".txt") as result:
-        command = [str(PYTHON), "-I", "-S", "-c", LAUNCHER_CODE, result.name]
-        command += [str(PYTHON), "-P", "-c", MAIN_CODE, "validate", "--client", "bench", *files]
-        subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        launch = read_launch(result.read())
+    command = [str(PYTHON), "-P", "-c", MAIN_CODE, "validate", "--client", "bench", *files]
+    launch, _out, _err = launch_child(command, PYTHON, env, timeout=1800)
     return launch.seconds, launch.maxrss_kib / 1024, launch.exit_code, launch.cpu_seconds
 
 

@@ -217,12 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     inputs = {"one-row validate (reference)": [ensure_workbook(1, 1, spoiled=False)], **cases()}
     homes, databases = Homes(), PgDatabases(args.pg_server)
     try:
-        commands = {"validate": ctx.env}
+        # what is reported → (the orgload command, its environment)
+        commands = {"validate": ("validate", ctx.env)}
         for label, url in [("SQLite", None)] + (
             [] if args.skip_postgres else [("PostgreSQL", databases.create("refusals"))]
         ):
             env = child_env(ctx.env, homes.new(f"refusals_{label.lower()}"), url, None)
-            commands[f"load, {label}"] = env
+            commands[f"load, {label}"] = ("load", env)
             for setup in (["db", "upgrade"], ["clients", "add", CLIENT_ID, "--name", "Bench"]):
                 done = run_child([str(ctx.orgload), *setup], replace(ctx, env=env))
                 if done.exit_code != 0:
@@ -230,11 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[tuple[str, str], list[Any]] = {}
         for _ in range(args.repeat):  # rounds: every case once per round, so noise falls alike
             for name, paths in inputs.items():
-                for command, env in commands.items():
-                    if name.endswith("(reference)") and command != "validate":
+                for command, (subcommand, env) in commands.items():
+                    if name.endswith("(reference)") and subcommand != "validate":
                         continue
-                    argv_ = [str(ctx.orgload), command.split(",")[0], "--client", CLIENT_ID]
-                    run = run_child([*argv_, *map(str, paths), "--json"], replace(ctx, env=env))
+                    argv_ = [str(ctx.orgload), subcommand, "--client", CLIENT_ID, *map(str, paths)]
+                    run = run_child([*argv_, "--json"], replace(ctx, env=env))
                     runs.setdefault((name, command), []).append(run)
     finally:
         databases.drop_all()

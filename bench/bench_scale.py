@@ -46,7 +46,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +72,6 @@ from bench_load import (
 from bench_validate import (
     BENCH_DIR,
     CACHE_DIR,
-    LAUNCHER_CODE,
     TINY_PEOPLE,
     TINY_UNITS,
     VENV_BIN,
@@ -82,9 +80,9 @@ from bench_validate import (
     describe_machine,
     ensure_workbook,
     last_message,
+    launch_child,
     log,
     parse_report,
-    read_launch,
 )
 
 UNITS = 5_000
@@ -210,32 +208,10 @@ class Results:
 
 def run_child(command: list[str], env: dict[str, str], timeout: float) -> Child:
     """Run a command through the launcher; return wall and CPU time, peak RSS and output."""
-    with (
-        tempfile.TemporaryFile() as out,
-        tempfile.TemporaryFile() as err,
-        tempfile.NamedTemporaryFile("r", suffix=".txt") as result,
-    ):
-        launcher = [str(VENV_BIN / "python"), "-I", "-S", "-c", LAUNCHER_CODE, result.name]
-        process = subprocess.Popen(
-            [*launcher, *command], stdout=out, stderr=err, env=env, start_new_session=True
-        )
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise
-        launch = read_launch(result.read())
-        out.seek(0)
-        err.seek(0)
-        return Child(
-            launch.seconds,
-            launch.cpu_seconds,
-            launch.maxrss_kib / MB,
-            launch.exit_code,
-            out.read(),
-            err.read(),
-        )
+    launch, out, err = launch_child(command, VENV_BIN / "python", env, timeout)
+    return Child(
+        launch.seconds, launch.cpu_seconds, launch.maxrss_kib / MB, launch.exit_code, out, err
+    )
 
 
 def floor_rows(workbook: Path) -> tuple[Path, Path]:

@@ -335,19 +335,23 @@ def ensure_bomb(uncompressed_mb: int) -> Path:
     return path
 
 
-def run_child(command: list[str], ctx: Context) -> Run:
-    """Run a command through the launcher; return its wall time, peak RSS, exit code, output."""
+def launch_child(
+    command: list[str], python: Path, env: dict[str, str], timeout: float
+) -> tuple[Launch, bytes, bytes]:
+    """Run a command through the launcher (``LAUNCHER_CODE`` under ``python -I -S``); return
+    what it measured and the command's stdout and stderr. Killed, with its group, at
+    ``timeout`` (``subprocess.TimeoutExpired``)."""
     with (
         tempfile.TemporaryFile() as out,
         tempfile.TemporaryFile() as err,
         tempfile.NamedTemporaryFile("r", suffix=".txt") as result,
     ):
-        launcher = [str(ctx.python), "-I", "-S", "-c", LAUNCHER_CODE, result.name, *command]
+        launcher = [str(python), "-I", "-S", "-c", LAUNCHER_CODE, result.name, *command]
         process = subprocess.Popen(
-            launcher, stdout=out, stderr=err, env=ctx.env, start_new_session=True
+            launcher, stdout=out, stderr=err, env=env, start_new_session=True
         )
         try:
-            process.wait(timeout=ctx.timeout)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
@@ -355,9 +359,13 @@ def run_child(command: list[str], ctx: Context) -> Run:
         launch = read_launch(result.read())
         out.seek(0)
         err.seek(0)
-        return Run(
-            launch.seconds, launch.maxrss_kib / 1024, launch.exit_code, out.read(), err.read()
-        )
+        return launch, out.read(), err.read()
+
+
+def run_child(command: list[str], ctx: Context) -> Run:
+    """Run a command through the launcher; return its wall time, peak RSS, exit code, output."""
+    launch, out, err = launch_child(command, ctx.python, ctx.env, ctx.timeout)
+    return Run(launch.seconds, launch.maxrss_kib / 1024, launch.exit_code, out, err)
 
 
 def measure(

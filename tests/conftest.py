@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.databases import IN_CI, PG_URL, postgres_database
+from tests.databases import IN_CI, PG_URL, postgres_admin, postgres_database
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -60,22 +60,14 @@ def postgres_template() -> Iterator[tuple[Engine, str]]:
     Skips where no server answers on a developer machine; fails in CI, where PostgreSQL is
     required.
     """
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
     from orgload.db import make_engine
     from orgload.migrate import upgrade
     from orgload.settings import Settings
 
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server here"
-        message = f"PostgreSQL not reachable at {PG_URL}: {exc}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    admin = postgres_admin()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # also without xdist (-p no:xdist)
     name = f"orgload_tpl_{worker}_{os.getpid()}"
     with admin.connect() as conn:

@@ -19,6 +19,25 @@ PG_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def postgres_admin() -> Engine:
+    """An engine on the tests' PostgreSQL server (autocommit, for CREATE/DROP DATABASE) that
+    has answered; when none answers the test skips, or fails in CI (``CI=true``)."""
+    import pytest
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server here"
+        admin.dispose()
+        message = f"PostgreSQL not reachable at {PG_URL}: {exc}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return admin
+
+
 @contextmanager
 def postgres_database(admin: Engine, template: str | None = None) -> Iterator[str]:
     """A new PostgreSQL database for one test (a copy of ``template``, else empty): its URL.
@@ -42,19 +61,8 @@ def postgres_database(admin: Engine, template: str | None = None) -> Iterator[st
 @contextmanager
 def new_postgres_database() -> Iterator[str]:
     """A new, empty PostgreSQL database on the tests' server (its URL), dropped afterwards;
-    when the server cannot be reached the test skips, or fails in CI (``CI=true``)."""
-    import pytest
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server here"
-        admin.dispose()
-        if IN_CI:
-            pytest.fail(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    when the server cannot be reached the test skips, or fails in CI (``postgres_admin``)."""
+    admin = postgres_admin()
     try:
         with postgres_database(admin) as url:
             yield url

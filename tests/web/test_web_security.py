@@ -219,26 +219,23 @@ def test_the_slow_down_starts_at_the_configured_wait_and_doubles(site: Site) -> 
 
     policy = replace(DEFAULT_POLICY, slow_seconds=5)
     at = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+    def attempt(password: str, after: float = 0) -> Any:  # ``after`` seconds past ``at``, now
+        moment = at + timedelta(seconds=after)
+        engine, settings = site.engine, site.settings
+        return authenticate(settings, ADMIN_A, password, engine, policy=policy, now=moment)
+
     for _ in range(3):
-        failed = authenticate(site.settings, ADMIN_A, "wrong", site.engine, policy=policy, now=at)
-        assert failed.status == "bad_credentials"
-    early = authenticate(
-        site.settings, ADMIN_A, PASSWORD, site.engine, policy=policy, now=at + timedelta(seconds=4)
-    )
+        assert attempt("wrong").status == "bad_credentials"
+    early = attempt(PASSWORD, after=4)
     assert early.status == "slow_down"
     assert early.retry_at == at + timedelta(seconds=5)
     at += timedelta(seconds=6)
-    fourth = authenticate(site.settings, ADMIN_A, "wrong", site.engine, policy=policy, now=at)
-    assert fourth.status == "bad_credentials"
-    doubled = authenticate(
-        site.settings, ADMIN_A, PASSWORD, site.engine, policy=policy, now=at + timedelta(seconds=9)
-    )
+    assert attempt("wrong").status == "bad_credentials"
+    doubled = attempt(PASSWORD, after=9)
     assert doubled.status == "slow_down"
     assert doubled.retry_at == at + timedelta(seconds=10)
-    ok = authenticate(
-        site.settings, ADMIN_A, PASSWORD, site.engine, policy=policy, now=at + timedelta(seconds=11)
-    )
-    assert ok.status == "ok"
+    assert attempt(PASSWORD, after=11).status == "ok"
 
 
 def test_an_unknown_address_answers_as_a_wrong_password(site: Site) -> None:
